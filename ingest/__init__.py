@@ -1,0 +1,1 @@
+"""Command-line ingestion of an image folder into a knowledge base."""

@@ -1,0 +1,287 @@
+"""Bring a knowledge base up to date with a folder: new, changed, moved, deleted and caption-pending images."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from tqdm import tqdm
+
+from ingest.scan import Candidate, scan
+from kb.errors import ImageError, ModelUnavailableError
+from kb.images import file_sha256, load_image
+from kb.knowledge_base import KnowledgeBase
+from kb.ocr import OcrEngine, OcrLine
+from kb.store import ImageRow, document_text
+from kb.vlm import VisionLanguageModel, caption_settings_tag, load_vlm
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (images done, images to do) for a UI's progress bar
+
+
+@dataclass
+class IngestReport:
+    """What one run did; `failed` holds (path, reason) for every file that could not be used."""
+
+    new: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    captioned: int = 0
+    caption_pending: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    vlm_note: str | None = None
+
+    def summary(self) -> str:
+        lines = [
+            f"new {self.new}, unchanged {self.unchanged}, moved {self.moved}, duplicates {self.duplicates}, "
+            f"removed {self.removed}, captioned {self.captioned}, failed {len(self.failed)}, "
+            f"caption-pending {self.caption_pending}"
+        ]
+        lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        return "\n".join(lines)
+
+
+@dataclass
+class _NewImage:
+    candidate: Candidate
+    sha256: str
+    image: Image.Image
+
+
+class Pipeline:
+    """One ingest run over one folder; models are loaded only when there is work for them."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        vlm: VisionLanguageModel | None = None,
+        ocr: OcrEngine | None = None,
+        recaption: bool = False,
+        show_progress: bool = True,
+        on_progress: Progress | None = None,
+    ) -> None:
+        self.kb = kb
+        self.settings = kb.settings
+        self._vlm = vlm
+        self._vlm_tried = vlm is not None
+        self._ocr = ocr
+        self.recaption = recaption
+        self.show_progress = show_progress
+        self.on_progress = on_progress
+        self.report = IngestReport()
+
+    # --- models, loaded on demand ------------------------------------------------------------------
+
+    @property
+    def ocr(self) -> OcrEngine:
+        if self._ocr is None:
+            self._ocr = OcrEngine(max_side=self.settings.ocr_max_side)
+        return self._ocr
+
+    @property
+    def vlm(self) -> VisionLanguageModel | None:
+        if not self._vlm_tried:
+            self._vlm_tried = True
+            if not self.settings.vlm_enabled:
+                self.report.vlm_note = "captions off (--vlm none): OCR only; new images are marked caption-pending"
+            else:
+                try:
+                    self._vlm = load_vlm(self.settings)
+                except ModelUnavailableError as error:
+                    self.report.vlm_note = f"VLM unavailable, continuing with OCR only (captions pending): {error}"
+            if self.report.vlm_note:
+                log.warning(self.report.vlm_note)
+        return self._vlm
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def run(self, root: Path) -> IngestReport:
+        root = root.resolve()
+        self.kb.index  # noqa: B018 - load (or repair, after a crash) the index before writing
+        known_paths = self.kb.store.all_paths()
+        known_failures = self.kb.store.all_failures()
+        seen: set[str] = set()
+        to_process: list[tuple[Candidate, str]] = []
+        pending_links: list[tuple[Candidate, int]] = []
+        for candidate in scan(root, skip=self.settings.kb_dir):
+            seen.add(candidate.path)
+            if candidate.problem:
+                self._fail(candidate, candidate.problem)
+                continue
+            known = known_paths.get(candidate.path)
+            if known and (known.size, known.mtime_ns) == (candidate.size, candidate.mtime_ns):
+                self.report.unchanged += 1
+                continue
+            failure = known_failures.get(candidate.path)
+            if failure and (failure.size, failure.mtime_ns) == (candidate.size, candidate.mtime_ns):
+                self.report.failed.append((candidate.path, failure.reason))
+                continue
+            try:
+                sha256 = file_sha256(Path(candidate.path))
+            except OSError as error:
+                self._fail(candidate, f"cannot read file: {error.strerror or error}")
+                continue
+            image_id = self.kb.store.image_id_for_hash(sha256)
+            if image_id is None:
+                to_process.append((candidate, sha256))
+            else:
+                pending_links.append((candidate, image_id))
+
+        missing = {path for path in known_paths if _under(path, root) and path not in seen}
+        moved_from = self._link_known(pending_links, known_paths, missing)
+        self._process_new(to_process)
+        self._remove(missing, moved_from)
+        self.kb.store.clear_failures(path for path in known_failures if _under(path, root) and path not in seen)
+        self._fill_captions()
+        self.kb.save_index()
+        self.report.caption_pending = self.kb.store.counts()["caption_pending"]
+        return self.report
+
+    def _link_known(self, links: list[tuple[Candidate, int]], known_paths: dict, missing: set[str]) -> set[str]:
+        """Files whose content is already stored: a move, a copy, or a touched file; nothing is recomputed.
+
+        Returns the missing paths whose content reappeared elsewhere (the old names of moved files).
+        """
+        moved_from: set[str] = set()
+        for candidate, image_id in links:
+            previous = known_paths.get(candidate.path)
+            old_names = {path for path in missing if known_paths[path].image_id == image_id} - moved_from
+            if previous is not None and previous.image_id == image_id:
+                self.report.unchanged += 1  # same content, only the mtime changed
+            elif old_names:
+                self.report.moved += 1
+                moved_from.add(min(old_names))
+            else:
+                self.report.duplicates += 1
+            self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+        if links:
+            self.kb.remove_vectors(self.kb.store.delete_orphan_images())  # a changed file's old content
+        return moved_from
+
+    def _process_new(self, work: list[tuple[Candidate, str]]) -> None:
+        """Decode, OCR, caption (in batches), embed and commit each new image on its own."""
+        batch_size = max(1, getattr(self.vlm, "batch_size", 1)) if work else 1
+        bar = tqdm(total=len(work), unit="img", desc="ingest", disable=not self.show_progress)
+        done = 0
+        for start in range(0, len(work), batch_size):
+            batch: list[_NewImage] = []
+            chunk = work[start : start + batch_size]
+            for candidate, sha256 in chunk:
+                image_id = self.kb.store.image_id_for_hash(sha256)
+                if image_id is not None:  # the same content appeared earlier in this run
+                    self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+                    self.report.duplicates += 1
+                    continue
+                try:
+                    image = load_image(
+                        Path(candidate.path),
+                        max_pixels=self.settings.max_image_pixels,
+                        max_bytes=self.settings.max_file_bytes,
+                    )
+                except ImageError as error:
+                    self._fail(candidate, str(error))
+                    continue
+                batch.append(_NewImage(candidate, sha256, image))
+            captions = self._describe([item.image for item in batch])
+            for item, caption in zip(batch, captions, strict=True):
+                self._commit_new(item, self.ocr.read(item.image), caption)
+            done += len(chunk)
+            bar.update(len(chunk))
+            if self.on_progress:
+                self.on_progress(done, len(work))
+        bar.close()
+
+    def _describe(self, images: list[Image.Image]) -> list[str | None]:
+        if not images or self.vlm is None:
+            return [None] * len(images)
+        return list(self.vlm.describe(images))
+
+    def _commit_new(self, item: _NewImage, lines: list[OcrLine], caption: str | None) -> None:
+        vector = self.kb.embedder.encode([document_text(caption, lines)])[0]
+        vlm = self.vlm if caption is not None else None
+        image_id = self.kb.store.add_image(
+            sha256=item.sha256,
+            size=item.image.size,
+            ocr_engine=self.ocr.engine_id,
+            lines=lines,
+            caption=caption,
+            caption_model=vlm.model_id if vlm else None,
+            caption_settings=vlm.settings_tag if vlm else None,
+            embedding=vector,
+            path=item.candidate.path,
+            file_size=item.candidate.size,
+            mtime_ns=item.candidate.mtime_ns,
+        )
+        self.kb.add_vector(image_id, vector)
+        self.kb.save_index()
+        self.report.new += 1
+        if caption is not None:
+            self.report.captioned += 1
+
+    def _remove(self, missing: set[str], moved_from: set[str]) -> None:
+        if not missing:
+            return
+        self.kb.remove_vectors(self.kb.store.remove_paths(missing))
+        self.report.removed += len(missing - moved_from)
+
+    def _fill_captions(self) -> None:
+        """Caption images that are pending (or, with --recaption, made with other settings); OCR is kept."""
+        if self._vlm is None and not self.settings.vlm_enabled:
+            return
+        model_id = self._vlm.model_id if self._vlm else self.settings.vlm
+        settings_tag = self._vlm.settings_tag if self._vlm else caption_settings_tag(self.settings)
+        needing = self.kb.store.images_needing_caption(model_id, settings_tag, self.recaption)
+        if not needing or self.vlm is None:
+            return
+        for row in tqdm(needing, unit="img", desc="caption", disable=not self.show_progress):
+            image = self._open_stored(row)
+            if image is None:
+                continue
+            caption = self.vlm.describe([image])[0]
+            vector = self.kb.embedder.encode([document_text(caption, row.lines)])[0]
+            self.kb.store.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
+            self.kb.add_vector(row.id, vector)
+            self.kb.save_index()
+            self.report.captioned += 1
+
+    def _open_stored(self, row: ImageRow) -> Image.Image | None:
+        for path_row in row.paths:
+            try:
+                return load_image(
+                    Path(path_row.path),
+                    max_pixels=self.settings.max_image_pixels,
+                    max_bytes=self.settings.max_file_bytes,
+                )
+            except ImageError:
+                continue
+        return None
+
+    def _fail(self, candidate: Candidate, reason: str) -> None:
+        self.report.failed.append((candidate.path, reason))
+        self.kb.store.record_failure(candidate.path, reason, candidate.size, candidate.mtime_ns)
+
+
+def _under(path: str, root: Path) -> bool:
+    return Path(path).is_relative_to(root)
+
+
+def run(
+    kb: KnowledgeBase,
+    images_dir: Path,
+    *,
+    vlm: VisionLanguageModel | None = None,
+    recaption: bool = False,
+    show_progress: bool = True,
+    on_progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest a folder under the KB's writer lock; raises KBLockedError if another ingest holds it."""
+    with kb.writer_lock():
+        pipeline = Pipeline(kb, vlm=vlm, recaption=recaption, show_progress=show_progress, on_progress=on_progress)
+        return pipeline.run(images_dir)

@@ -1,0 +1,1 @@
+"""Multimodal RAG knowledge base over image collections."""

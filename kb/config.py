@@ -1,0 +1,63 @@
+"""Settings for a knowledge base: paths, model ids and budgets, with KB_* environment overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_VLM = "Qwen/Qwen3-VL-2B-Instruct"
+DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a knowledge base needs to know; build with `Settings.from_env(...)`."""
+
+    kb_dir: Path = Path("data/kb")  # KB_HOME: where kb.sqlite and the FAISS index live
+    vlm: str = DEFAULT_VLM  # KB_VLM: Hugging Face id or local path of the captioning/answer model; "none" = off
+    embed_model: str = DEFAULT_EMBED_MODEL  # KB_EMBED_MODEL: sentence-transformers model id or path
+    vlm_max_pixels: int = 448 * 448  # KB_VLM_MAX_PIXELS: visual-token budget per image (448x448 = 196 tokens)
+    caption_max_new_tokens: int = 96  # KB_CAPTION_TOKENS: bound on one description's length
+    answer_max_new_tokens: int = 256  # KB_ANSWER_TOKENS: bound on one answer's length
+    max_image_pixels: int = 80_000_000  # KB_MAX_IMAGE_PIXELS: larger images are refused (decompression bombs)
+    max_file_bytes: int = 100 * 1024 * 1024  # KB_MAX_FILE_BYTES: larger files are refused
+    ocr_max_side: int = 2048  # images are downscaled to this longest side before OCR
+    top_k: int = 3  # KB_TOP_K: sources passed to the answer model
+
+    @property
+    def db_path(self) -> Path:
+        return self.kb_dir / "kb.sqlite"
+
+    @property
+    def index_path(self) -> Path:
+        return self.kb_dir / "vectors.faiss"
+
+    @property
+    def vlm_enabled(self) -> bool:
+        return self.vlm.strip().lower() not in ("", "none", "off")
+
+    @classmethod
+    def from_env(cls, kb_dir: str | Path | None = None, vlm: str | None = None) -> Settings:
+        """Defaults, then KB_* environment variables, then explicit arguments (from the CLI)."""
+        settings = cls(
+            kb_dir=Path(os.environ.get("KB_HOME") or cls.kb_dir),
+            vlm=os.environ.get("KB_VLM") or DEFAULT_VLM,
+            embed_model=os.environ.get("KB_EMBED_MODEL") or DEFAULT_EMBED_MODEL,
+            vlm_max_pixels=_env_int("KB_VLM_MAX_PIXELS", cls.vlm_max_pixels),
+            caption_max_new_tokens=_env_int("KB_CAPTION_TOKENS", cls.caption_max_new_tokens),
+            answer_max_new_tokens=_env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),
+            max_image_pixels=_env_int("KB_MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            max_file_bytes=_env_int("KB_MAX_FILE_BYTES", cls.max_file_bytes),
+            top_k=_env_int("KB_TOP_K", cls.top_k),
+        )
+        if kb_dir is not None:
+            settings = replace(settings, kb_dir=Path(kb_dir))
+        if vlm is not None:
+            settings = replace(settings, vlm=vlm)
+        return replace(settings, kb_dir=settings.kb_dir.expanduser().resolve())

