@@ -160,9 +160,11 @@ class Pipeline:
                 moved_from.add(min(old_names))
             else:
                 self.report.duplicates += 1
-            self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+            self.kb.remove_vectors(
+                self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+            )
         if links:
-            self.kb.remove_vectors(self.kb.store.delete_orphan_images())  # a changed file's old content
+            self.kb.save_index()
         return moved_from
 
     def _process_new(self, work: list[tuple[Candidate, str]]) -> None:
@@ -176,7 +178,8 @@ class Pipeline:
             for candidate, sha256 in chunk:
                 image_id = self.kb.store.image_id_for_hash(sha256)
                 if image_id is not None:  # the same content appeared earlier in this run
-                    self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+                    replaced = self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+                    self.kb.remove_vectors(replaced)
                     self.report.duplicates += 1
                     continue
                 try:
@@ -206,7 +209,7 @@ class Pipeline:
     def _commit_new(self, item: _NewImage, lines: list[OcrLine], caption: str | None) -> None:
         vector = self.kb.embedder.encode([document_text(caption, lines)])[0]
         vlm = self.vlm if caption is not None else None
-        image_id = self.kb.store.add_image(
+        image_id, replaced = self.kb.store.add_image(
             sha256=item.sha256,
             size=item.image.size,
             ocr_engine=self.ocr.engine_id,
@@ -219,6 +222,7 @@ class Pipeline:
             file_size=item.candidate.size,
             mtime_ns=item.candidate.mtime_ns,
         )
+        self.kb.remove_vectors(replaced)
         self.kb.add_vector(image_id, vector)
         self.kb.save_index()
         self.report.new += 1
@@ -277,11 +281,17 @@ def run(
     images_dir: Path,
     *,
     vlm: VisionLanguageModel | None = None,
+    ocr: OcrEngine | None = None,
     recaption: bool = False,
     show_progress: bool = True,
     on_progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest a folder under the KB's writer lock; raises KBLockedError if another ingest holds it."""
+    """Ingest a folder under the KB's writer lock; raises KBLockedError if another ingest holds it.
+
+    `vlm` and `ocr` may be preloaded models (the UI's, or tests'); otherwise they load when there is work.
+    """
     with kb.writer_lock():
-        pipeline = Pipeline(kb, vlm=vlm, recaption=recaption, show_progress=show_progress, on_progress=on_progress)
+        pipeline = Pipeline(
+            kb, vlm=vlm, ocr=ocr, recaption=recaption, show_progress=show_progress, on_progress=on_progress
+        )
         return pipeline.run(images_dir)

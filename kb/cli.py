@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from kb.answer import Answer, Answerer, load_answer_model
 from kb.config import Settings
 from kb.errors import KBError
 from kb.knowledge_base import KnowledgeBase
@@ -39,6 +40,35 @@ def cmd_search(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         if not hits:
             print("  (no images)")
     return 0
+
+
+def cmd_ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    vlm, note = load_answer_model(kb.settings)
+    if note:
+        print(note, file=sys.stderr)
+    answerer = Answerer(kb, vlm, top_k=args.k, unavailable_note=note)
+    question = " ".join(args.question)
+    if args.json:
+        print(json.dumps(answerer.answer(question).to_json(), ensure_ascii=False))
+        return 0
+    for item in answerer.stream(question):
+        if isinstance(item, Answer):
+            print_sources(item)
+        else:
+            print(item, end="", flush=True)
+    return 0
+
+
+def print_sources(answer: Answer) -> None:
+    if answer.mode == "vlm":
+        print()
+    else:
+        print(answer.text)
+    print("sources:")
+    for source in answer.sources:
+        print(f"  [{source.n}] {source.path}")
+        for line in source.cited_lines:
+            print(f"      {line.text}")
 
 
 def cmd_stats(kb: KnowledgeBase, args: argparse.Namespace) -> int:
@@ -86,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--k", type=int, default=5, help="images per query (default 5)")
     search.add_argument("query", nargs="+")
     search.set_defaults(handler=cmd_search)
+
+    ask = commands.add_parser("ask", parents=[common], help="answer a question from the images, citing them")
+    ask.add_argument("--vlm", help="answer model: Hugging Face id, local path, or none (default: $KB_VLM or Qwen3-VL)")
+    ask.add_argument("--k", type=int, default=None, help="source images passed to the model (default: $KB_TOP_K or 3)")
+    ask.add_argument("question", nargs="+")
+    ask.set_defaults(handler=cmd_ask)
 
     commands.add_parser("stats", parents=[common], help="counts and models").set_defaults(handler=cmd_stats)
     commands.add_parser("reindex", parents=[common], help="rebuild the index from the store").set_defaults(

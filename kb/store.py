@@ -261,8 +261,11 @@ class Store:
         path: str,
         file_size: int,
         mtime_ns: int,
-    ) -> int:
-        """Store a new image content with its first path, in one transaction; returns its id."""
+    ) -> tuple[int, list[int]]:
+        """Store a new image content with its first path, in one transaction.
+
+        Returns its id and the ids of images deleted because this path held them (a changed file).
+        """
         with self.session() as session, session.begin():
             image = ImageRow(
                 sha256=sha256,
@@ -289,17 +292,16 @@ class Store:
             )
             session.add(image)
             session.flush()
-            _upsert_path(session, path, image.id, file_size, mtime_ns)
             session.execute(
                 text("INSERT INTO image_text_fts(rowid, caption, ocr_text) VALUES (:id, :caption, :ocr)"),
                 {"id": image.id, "caption": caption or "", "ocr": "\n".join(line.text for line in lines)},
             )
-            return image.id
+            return image.id, _upsert_path(session, path, image.id, file_size, mtime_ns)
 
-    def link_path(self, path: str, image_id: int, file_size: int, mtime_ns: int) -> None:
-        """Point a path at an existing image content (a moved, copied or re-touched file)."""
+    def link_path(self, path: str, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
+        """Point a path at an existing image content (a moved, copied or changed file); returns deleted image ids."""
         with self.session() as session, session.begin():
-            _upsert_path(session, path, image_id, file_size, mtime_ns)
+            return _upsert_path(session, path, image_id, file_size, mtime_ns)
 
     def set_caption(self, image_id: int, caption: str, model_id: str, settings_tag: str, embedding: np.ndarray) -> None:
         with self.session() as session, session.begin():
@@ -328,13 +330,6 @@ class Store:
             session.flush()
             return _delete_orphans(session, touched)
 
-    def delete_orphan_images(self) -> list[int]:
-        """Delete images that no path points to (left by a changed file); returns their ids."""
-        with self.session() as session, session.begin():
-            linked = select(PathRow.image_id)
-            orphans = set(session.scalars(select(ImageRow.id).where(ImageRow.id.not_in(linked))))
-            return _delete_orphans(session, orphans)
-
     def record_failure(self, path: str, reason: str, file_size: int, mtime_ns: int) -> None:
         with self.session() as session, session.begin():
             session.merge(FailureRow(path=path, reason=reason, size=file_size, mtime_ns=mtime_ns))
@@ -356,15 +351,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _upsert_path(session: Session, path: str, image_id: int, file_size: int, mtime_ns: int) -> None:
+def _upsert_path(session: Session, path: str, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
+    """Point path at image_id; returns the ids of images this left without any path (now deleted)."""
     row = session.scalar(select(PathRow).where(PathRow.path == path))
+    previous_image = None
     if row is None:
         session.add(PathRow(path=path, image_id=image_id, size=file_size, mtime_ns=mtime_ns))
     else:
+        previous_image = row.image_id
         row.image_id, row.size, row.mtime_ns = image_id, file_size, mtime_ns
     failure = session.get(FailureRow, path)
     if failure is not None:
         session.delete(failure)
+    session.flush()
+    if previous_image is None or previous_image == image_id:
+        return []
+    return _delete_orphans(session, {previous_image})
 
 
 def _delete_orphans(session: Session, candidate_ids: set[int]) -> list[int]:

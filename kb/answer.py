@@ -1,0 +1,246 @@
+"""Question + retrieved images -> a streamed, cited answer from the VLM, a retrieval-only answer, or "not in the KB"."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+from kb.config import DEFAULT_VLM, Settings
+from kb.errors import ImageError, ModelUnavailableError
+from kb.images import load_image
+from kb.knowledge_base import KnowledgeBase
+from kb.prompts import SourceText, answer_messages
+from kb.retrieve import Hit, query_terms
+from kb.vlm import VisionLanguageModel, load_vlm
+
+log = logging.getLogger(__name__)
+
+# Relevance: a question is "not in the KB" when no retrieved image has a cosine similarity >= this AND none matched
+# the sparse (FTS5 trigram) search. Calibrated with all-MiniLM-L6-v2 on data/samples ingested OCR-only (16 images):
+# 12 on-topic questions about the charts/diagrams scored 0.46-0.71 at the top hit (all with a sparse match too);
+# 10 off-topic questions (capital of Australia, sourdough, lasagna, Kubernetes, Everest, ...) scored 0.07-0.23.
+# 0.35 sits between the two groups. A different embedder needs a new calibration.
+MIN_SIMILARITY = 0.35
+HISTORY_QUESTIONS = 2  # earlier questions joined to the retrieval query, so follow-ups keep their topic
+HISTORY_TURNS = 2  # earlier (question, answer) turns shown to the VLM
+ENABLE_HINT = (
+    f"to enable it, download {DEFAULT_VLM} once (`hf download {DEFAULT_VLM}`) "
+    "or pass --vlm PATH to a local copy (or set KB_VLM)"
+)
+
+Mode = Literal["vlm", "retrieval-only", "not-found"]
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """One OCR line of a source image; box is (left, top, right, bottom) in image pixels."""
+
+    text: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class Source:
+    """A retrieved image as shown to the model and the user, numbered as in the prompt ([n])."""
+
+    n: int
+    image_id: int
+    path: str
+    caption: str | None
+    similarity: float
+    lines: list[SourceLine]
+    cited_lines: list[SourceLine] = field(default_factory=list)
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass
+class Answer:
+    """The result of one question: the text, how it was made, and the sources it cites (or lists)."""
+
+    text: str
+    mode: Mode
+    sources: list[Source]
+
+    def to_json(self) -> dict:
+        return {
+            "answer": self.text,
+            "mode": self.mode,
+            "sources": [
+                {
+                    "n": source.n,
+                    "path": source.path,
+                    "image_id": source.image_id,
+                    "caption": source.caption,
+                    "lines": [{"text": line.text, "box": list(line.box)} for line in source.cited_lines],
+                }
+                for source in self.sources
+            ],
+        }
+
+
+def load_answer_model(settings: Settings) -> tuple[VisionLanguageModel | None, str | None]:
+    """The configured VLM, or (None, a one-line note saying why it is unavailable and how to enable it)."""
+    if not settings.vlm_enabled:
+        return None, f"Answer model off (--vlm none / KB_VLM=none): {ENABLE_HINT}."
+    try:
+        return load_vlm(settings), None
+    except ModelUnavailableError as error:
+        return None, f"Answer model unavailable ({error}); showing retrieval results only."
+
+
+def retrieval_query(question: str, history: Sequence[tuple[str, str]]) -> str:
+    """The question with the last few questions before it, so that "and in summer?" keeps its subject."""
+    earlier = [past_question for past_question, _ in history][-HISTORY_QUESTIONS:]
+    return " ".join([*earlier, question]).strip()
+
+
+def is_relevant(hits: Sequence[Hit]) -> bool:
+    return any(hit.similarity >= MIN_SIMILARITY or hit.sparse_rank is not None for hit in hits)
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The source numbers cited as [1], [2] or [1, 3] in an answer, in order of first appearance."""
+    numbers: list[int] = []
+    for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text):
+        for number in (int(part) for part in group.split(",")):
+            if number not in numbers:
+                numbers.append(number)
+    return numbers
+
+
+def supporting_lines(lines: Sequence[SourceLine], answer_text: str, question: str) -> list[SourceLine]:
+    """Lines sharing words with the answer; when none do, the lines sharing words with the question."""
+    return _lines_matching(lines, answer_text) or _lines_matching(lines, question)
+
+
+def _lines_matching(lines: Sequence[SourceLine], text: str) -> list[SourceLine]:
+    terms = {term for term in query_terms(text) if len(term) >= 3 or term.isdigit()}
+    matching = []
+    for line in lines:
+        glued = line.text.lower().replace(" ", "")  # OCR often glues words together
+        if any(term in glued for term in terms if len(term) >= 4) or terms & set(query_terms(line.text)):
+            matching.append(line)
+    return matching
+
+
+class Answerer:
+    """Answers questions over one knowledge base; `vlm` None gives retrieval-only answers."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        vlm: VisionLanguageModel | None,
+        top_k: int | None = None,
+        unavailable_note: str | None = None,
+    ) -> None:
+        self.kb = kb
+        self.vlm = vlm
+        self.top_k = top_k or kb.settings.top_k
+        self.unavailable_note = unavailable_note or f"Answer model unavailable: {ENABLE_HINT}."
+
+    def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        """The whole answer at once (drains `stream`)."""
+        for item in self.stream(question, history):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("stream() ended without an Answer")
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces as they are generated, then the finished Answer."""
+        hits = self.kb.search(retrieval_query(question, history), k=self.top_k)
+        sources = [_source(number, hit) for number, hit in enumerate(hits, start=1)]
+        if not is_relevant(hits):
+            yield _finish(_not_found_text(sources), "not-found", sources, question)
+        elif self.vlm is None:
+            yield _finish(_retrieval_only_text(sources, self.unavailable_note), "retrieval-only", sources, question)
+        else:
+            yield from self._generate(question, history, sources)
+
+    def _generate(
+        self, question: str, history: Sequence[tuple[str, str]], sources: list[Source]
+    ) -> Iterator[str | Answer]:
+        shown, images = self._load_images(sources)
+        messages = answer_messages(question, [_source_text(source) for source in shown], history[-HISTORY_TURNS:])
+        pieces: list[str] = []
+        for piece in self.vlm.stream(messages, images, self.kb.settings.answer_max_new_tokens):
+            pieces.append(piece)
+            yield piece
+        text = "".join(pieces).strip()
+        numbers = [n for n in cited_numbers(text) if any(source.n == n for source in shown)]
+        cited = [source for source in shown if source.n in numbers] or shown
+        for source in cited:
+            source.cited_lines = supporting_lines(source.lines, text, question)
+        yield Answer(text=text, mode="vlm", sources=cited)
+
+    def _load_images(self, sources: list[Source]) -> tuple[list[Source], list[Image.Image]]:
+        """The sources whose files still open, renumbered 1..n, with their images."""
+        settings = self.kb.settings
+        shown: list[Source] = []
+        images: list[Image.Image] = []
+        for source in sources:
+            try:
+                image = load_image(
+                    Path(source.path), max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+                )
+            except ImageError as error:
+                log.warning("source image %s left out of the answer: %s", source.path, error)
+                continue
+            source.n = len(shown) + 1
+            shown.append(source)
+            images.append(image)
+        return shown, images
+
+
+def _source(number: int, hit: Hit) -> Source:
+    lines = [SourceLine(text=line.text, box=line.box) for line in hit.image.lines]
+    return Source(
+        n=number,
+        image_id=hit.image_id,
+        path=hit.path,
+        caption=hit.image.caption,
+        similarity=hit.similarity,
+        lines=lines,
+    )
+
+
+def _source_text(source: Source) -> SourceText:
+    return SourceText(
+        number=source.n,
+        file_name=source.file_name,
+        caption=source.caption,
+        ocr_lines=[line.text for line in source.lines],
+    )
+
+
+def _finish(text: str, mode: Mode, sources: list[Source], question: str) -> Answer:
+    for source in sources:
+        source.cited_lines = _lines_matching(source.lines, question)
+    return Answer(text=text, mode=mode, sources=sources)
+
+
+def _describe(source: Source) -> str:
+    text = "; ".join(line.text for line in source.lines) or "(no text found)"
+    caption = f" - {source.caption}" if source.caption else ""
+    return f"[{source.n}] {source.file_name}{caption}: {text}"
+
+
+def _not_found_text(sources: list[Source]) -> str:
+    closest = "\n".join(f"[{s.n}] {s.file_name} (similarity {s.similarity:.2f})" for s in sources)
+    return (
+        "The knowledge base does not cover this question: no image in it is relevant enough to answer from.\n"
+        f"The closest images are:\n{closest or '(the knowledge base is empty)'}"
+    )
+
+
+def _retrieval_only_text(sources: list[Source], note: str) -> str:
+    listing = "\n".join(_describe(source) for source in sources)
+    return f"The best-matching images and their text:\n{listing}\n{note}"
