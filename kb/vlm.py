@@ -57,6 +57,7 @@ class QwenVL:
         try:
             import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor
+            from transformers.utils import logging as transformers_logging
         except ImportError as error:
             raise ModelUnavailableError("the VLM needs torch, torchvision and transformers installed") from error
         self.model_id = model_id
@@ -66,6 +67,7 @@ class QwenVL:
         self.dtype_name = dtype or default_dtype()
         self.settings_tag = tag_for(max_pixels, caption_max_new_tokens, self.dtype_name)
         self._lock = threading.Lock()
+        transformers_logging.disable_progress_bar()
         try:
             self.processor = processor or _from_pretrained(
                 AutoProcessor, model_id, size={"shortest_edge": min(max_pixels, 64 * 64), "longest_edge": max_pixels}

@@ -19,6 +19,8 @@ from kb.embed import Embedder  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
 from kb.ocr import OcrEngine  # noqa: E402
 
+ROOT_DIR = Path(__file__).resolve().parent.parent
+
 DIAGRAMS = {
     "lisbon_rain.png": ["Monthly rainfall in Lisbon", "Jan 100 mm", "Jul 5 mm", "Rainfall (mm)"],
     "oslo_rain.png": ["Monthly rainfall in Oslo", "Jan 49 mm", "Jul 81 mm", "Rainfall (mm)"],

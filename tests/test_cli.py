@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import draw_diagram
+from tests.conftest import ROOT_DIR, draw_diagram
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = ROOT_DIR
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
