@@ -194,7 +194,12 @@ class Pipeline:
                 batch.append(_NewImage(candidate, sha256, image))
             captions = self._describe([item.image for item in batch])
             for item, caption in zip(batch, captions, strict=True):
-                self._commit_new(item, self.ocr.read(item.image), caption)
+                try:
+                    lines = self.ocr.read(item.image)
+                except Exception as error:  # an OCR engine crash on one image must not end the run
+                    self._fail(item.candidate, f"OCR failed: {error}")
+                    continue
+                self._commit_new(item, lines, caption)
             done += len(chunk)
             bar.update(len(chunk))
             if self.on_progress:
@@ -204,7 +209,11 @@ class Pipeline:
     def _describe(self, images: list[Image.Image]) -> list[str | None]:
         if not images or self.vlm is None:
             return [None] * len(images)
-        return list(self.vlm.describe(images))
+        try:
+            return list(self.vlm.describe(images))
+        except Exception as error:  # e.g. out of memory: keep the images, leave their captions pending
+            log.warning("captioning failed, images left caption-pending: %s", error)
+            return [None] * len(images)
 
     def _commit_new(self, item: _NewImage, lines: list[OcrLine], caption: str | None) -> None:
         vector = self.kb.embedder.encode([document_text(caption, lines)])[0]

@@ -123,11 +123,11 @@ def supporting_lines(lines: Sequence[SourceLine], answer_text: str, question: st
 
 
 def _lines_matching(lines: Sequence[SourceLine], text: str) -> list[SourceLine]:
-    terms = {term for term in query_terms(text) if len(term) >= 3 or term.isdigit()}
+    terms = {term for term in query_terms(text) if len(term) >= 3}
     matching = []
     for line in lines:
         glued = line.text.lower().replace(" ", "")  # OCR often glues words together
-        if any(term in glued for term in terms if len(term) >= 4) or terms & set(query_terms(line.text)):
+        if any(term in glued for term in terms) or terms & set(query_terms(line.text)):
             matching.append(line)
     return matching
 
