@@ -1,0 +1,71 @@
+"""The Streamlit page in AppTest: a question gets an answer with sources; upload adds images; errors are one line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytest.register_assert_rewrite("tests.answer_fixtures")
+
+from tests.answer_fixtures import LISBON_QUESTION, chart_png_bytes  # noqa: E402
+
+pytest_plugins = ["tests.answer_fixtures"]
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+
+
+def page(monkeypatch, kb_dir: Path, vlm: str) -> AppTest:
+    monkeypatch.setenv("KB_HOME", str(kb_dir))
+    monkeypatch.setenv("KB_VLM", vlm)
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join([text.value for text in app.text] + [code.value for code in app.code])
+
+
+def test_a_question_gets_an_answer_with_its_sources(monkeypatch, answer_kb_dir, tiny_vlm_dir):
+    app = page(monkeypatch, answer_kb_dir, str(tiny_vlm_dir))
+    assert not app.error
+    assert "loaded: " in texts(app)
+    app.chat_input[0].set_value(LISBON_QUESTION).run()
+    assert not app.exception and not app.error
+    assert len(app.chat_message) == 2
+    assert "lisbon_rain.png" in texts(app)
+    assert len(app.image) >= 2  # thumbnails plus the large highlighted copies
+    app.chat_input[0].set_value("and in summer?").run()
+    assert len(app.chat_message) == 4 and not app.exception
+
+
+def test_retrieval_only_when_the_model_is_off(monkeypatch, answer_kb_dir):
+    app = page(monkeypatch, answer_kb_dir, "none")
+    app.chat_input[0].set_value(LISBON_QUESTION).run()
+    assert not app.exception and not app.error
+    assert any("vlm PATH" in markdown.value for markdown in app.markdown)
+    assert "lisbon_rain.png" in texts(app)
+
+
+def test_missing_kb_shows_one_error_line(monkeypatch, tmp_path):
+    app = page(monkeypatch, tmp_path / "nowhere", "none")
+    assert len(app.error) == 1 and "no knowledge base" in app.error[0].value
+    assert not app.exception
+
+
+def test_upload_adds_images_through_the_pipeline(monkeypatch, answer_kb_dir, tmp_path):
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(answer_kb_dir, kb_dir)
+    app = page(monkeypatch, kb_dir, "none")
+    png = chart_png_bytes(tmp_path / "tides.png", ["Tide table of Porto", "High tide 06:40"])
+    app.file_uploader[0].set_value([("../tides chart.png", png, "image/png")]).run()
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    saved = list((kb_dir / "uploads").iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith("tides_chart-") and saved[0].suffix == ".png"
+    app.chat_input[0].set_value("When is high tide in Porto?").run()
+    assert saved[0].name in texts(app)

@@ -1,0 +1,203 @@
+"""Streamlit chat over a knowledge base: ask, stream a cited answer, see its source images and lines; add images."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image, ImageDraw
+
+from ingest.pipeline import run as ingest_folder
+from kb.answer import Answer, Answerer, Source, load_answer_model
+from kb.config import Settings
+from kb.errors import KBError
+from kb.images import IMAGE_SUFFIXES, load_image
+from kb.knowledge_base import KnowledgeBase
+from kb.vlm import VisionLanguageModel
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tiff"]
+MAX_UPLOADS = 20  # files per upload batch
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file
+THUMBNAIL_WIDTH = 160
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+@st.cache_resource(show_spinner="Opening the knowledge base...")
+def open_kb(kb_dir: str) -> KnowledgeBase:
+    return KnowledgeBase.open(Settings.from_env(kb_dir=kb_dir), create=False)
+
+
+@st.cache_resource(show_spinner="Loading the answer model...")
+def open_vlm(vlm_id: str) -> tuple[VisionLanguageModel | None, str | None]:
+    return load_answer_model(Settings.from_env(vlm=vlm_id))
+
+
+def plain_markdown(text: str) -> str:
+    """Text (possibly from images) escaped so that markdown shows it literally, line breaks kept."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+def safe_upload_name(name: str, data: bytes) -> str | None:
+    """A file name that cannot leave the uploads folder or clash: cleaned stem + content hash; None if not an image."""
+    path = Path(name.replace("\\", "/")).name
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        return None
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_")[:60] or "image"
+    return f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
+
+
+def save_uploads(files: list, folder: Path) -> tuple[list[Path], list[str]]:
+    """Write uploaded files (objects with .name and .getvalue()) into folder; returns (saved, refused reasons)."""
+    saved: list[Path] = []
+    refused: list[str] = [f"{file.name}: more than {MAX_UPLOADS} files at once" for file in files[MAX_UPLOADS:]]
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files[:MAX_UPLOADS]:
+        data = file.getvalue()
+        name = safe_upload_name(file.name, data)
+        if name is None:
+            refused.append(f"{file.name}: not an image file name")
+        elif len(data) > MAX_UPLOAD_BYTES:
+            refused.append(f"{file.name}: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+        else:
+            (folder / name).write_bytes(data)
+            saved.append(folder / name)
+    return saved, refused
+
+
+def highlighted(image: Image.Image, source: Source) -> Image.Image:
+    """Copy of the image with the cited OCR lines' boxes drawn."""
+    marked = image.copy()
+    draw = ImageDraw.Draw(marked)
+    width = max(2, round(max(marked.size) / 300))
+    for line in source.cited_lines:
+        draw.rectangle(line.box, outline=(230, 40, 40), width=width)
+    return marked
+
+
+def show_sources(kb: KnowledgeBase, answer: Answer) -> None:
+    known_paths = kb.store.all_paths()
+    columns = st.columns(max(len(answer.sources), 1))
+    for column, source in zip(columns, answer.sources, strict=False):
+        with column:
+            show_source(kb, source, source.path in known_paths)
+
+
+def show_source(kb: KnowledgeBase, source: Source, in_kb: bool) -> None:
+    st.text(f"[{source.n}] {source.file_name}")
+    if not in_kb:  # only files recorded in the store are ever read and shown
+        st.text("(no longer in the knowledge base)")
+        return
+    try:
+        settings = kb.settings
+        image = load_image(Path(source.path), max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes)
+    except KBError as error:
+        st.text(f"(cannot show the image: {error})")
+        return
+    st.image(image, width=THUMBNAIL_WIDTH)
+    with st.expander(f"Source [{source.n}]: image, text and cited lines"):
+        st.image(highlighted(image, source))
+        st.text(f"file: {source.path}")
+        st.text(f"description: {source.caption or '(pending)'}")
+        st.code("\n".join(line.text for line in source.lines) or "(no text found)", language=None)
+        if source.cited_lines:
+            st.text("cited lines (boxed in red):")
+            st.code("\n".join(line.text for line in source.cited_lines), language=None)
+
+
+def show_turn(kb: KnowledgeBase, question: str, answer: Answer) -> None:
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        st.markdown(plain_markdown(answer.text))
+        show_sources(kb, answer)
+
+
+def ask(kb: KnowledgeBase, answerer: Answerer, question: str) -> None:
+    history = [(turn["question"], turn["answer"].text) for turn in st.session_state.turns]
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        result: list[Answer] = []
+
+        def pieces() -> Iterator[str]:
+            for item in answerer.stream(question, history):
+                if isinstance(item, Answer):
+                    result.append(item)
+                    if item.mode != "vlm":
+                        yield plain_markdown(item.text)
+                else:
+                    yield plain_markdown(item)
+
+        st.write_stream(pieces())
+        show_sources(kb, result[0])
+    st.session_state.turns.append({"question": question, "answer": result[0]})
+
+
+def sidebar(kb: KnowledgeBase, vlm: VisionLanguageModel | None, note: str | None) -> int:
+    """Figures, model status, source count (returned) and the upload box."""
+    with st.sidebar:
+        st.header("Knowledge base")
+        stats = kb.stats()
+        st.text(f"images: {stats['images']}\npending captions: {stats['caption_pending']}\nfailures: {stats['failed']}")
+        st.text(f"folder: {stats['kb_dir']}")
+        st.header("Answer model")
+        st.text(f"loaded: {vlm.model_id}" if vlm is not None else note or "unavailable")
+        top_k = st.slider("Sources per answer", min_value=1, max_value=8, value=min(kb.settings.top_k, 8))
+        st.header("Add images")
+        files = st.file_uploader(
+            f"Images (up to {MAX_UPLOADS}, {MAX_UPLOAD_BYTES // (1024 * 1024)} MB each)",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+        )
+        if files and st.button("Add to the knowledge base"):
+            add_images(kb, vlm, files)
+    return top_k
+
+
+def add_images(kb: KnowledgeBase, vlm: VisionLanguageModel | None, files: list) -> None:
+    folder = kb.settings.kb_dir / "uploads"
+    saved, refused = save_uploads(files, folder)
+    for reason in refused:
+        st.warning(f"refused: {reason}")
+    if not saved:
+        return
+    bar = st.progress(0.0, text="Adding images...")
+    ingest_settings = kb.settings if vlm is not None else replace(kb.settings, vlm="none")
+    ingest_kb = KnowledgeBase(ingest_settings, kb.store, kb.embedder)
+    report = ingest_folder(
+        ingest_kb,
+        folder,
+        vlm=vlm,
+        show_progress=False,
+        on_progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} images"),
+    )
+    bar.progress(1.0, text=f"added {report.new}, unchanged {report.unchanged}, failed {len(report.failed)}")
+    for path, reason in report.failed:
+        st.warning(f"failed: {Path(path).name}: {reason}")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Image knowledge base", layout="wide")
+    st.title("Ask your images")
+    settings = Settings.from_env()
+    try:
+        kb = open_kb(str(settings.kb_dir))
+        vlm, note = open_vlm(settings.vlm)
+        top_k = sidebar(kb, vlm, note)
+        st.session_state.setdefault("turns", [])
+        for turn in st.session_state.turns:
+            show_turn(kb, turn["question"], turn["answer"])
+        if question := st.chat_input("Ask a question about the images"):
+            ask(kb, Answerer(kb, vlm, top_k=top_k, unavailable_note=note), question)
+    except KBError as error:
+        st.error(str(error))
+    except Exception as error:  # the page shows one line, never a traceback
+        st.error(f"unexpected error: {type(error).__name__}: {error}")
+
+
+main()
