@@ -33,8 +33,20 @@ CANVAS_W, CANVAS_H = 100.0, 66.0  # data units of the drawing area used by diagr
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
 Point = tuple[float, float]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December"]
+MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 matplotlib.rcParams.update({"font.family": "DejaVu Sans", "axes.unicode_minus": False})
 
@@ -122,16 +134,54 @@ TEMPERATURE_EXTRA = [
 
 FAIR_YEARS = ["2019", "2020", "2021", "2022", "2023", "2024"]
 FAIR_STUDENTS = [
-    "Amara Okafor", "Liam Chen", "Sofia Rossi", "Noah Patel", "Mia Johansson", "Ethan Brown",
-    "Zara Ahmed", "Lucas Silva", "Chloe Martin", "Omar Haddad", "Hana Sato", "Jack Wilson",
-    "Priya Sharma", "Mateo Garcia", "Ella Novak", "Kwame Mensah", "Lily Evans", "Yusuf Demir",
-    "Ava Kowalski", "Leo Dubois", "Isla Murphy", "Ravi Kumar", "Nora Berg", "Samuel Adeyemi",
-    "Grace Kim", "Tomas Horvat", "Aisha Bello", "Finn Larsen", "Maya Cohen", "Diego Torres",
+    "Amara Okafor",
+    "Liam Chen",
+    "Sofia Rossi",
+    "Noah Patel",
+    "Mia Johansson",
+    "Ethan Brown",
+    "Zara Ahmed",
+    "Lucas Silva",
+    "Chloe Martin",
+    "Omar Haddad",
+    "Hana Sato",
+    "Jack Wilson",
+    "Priya Sharma",
+    "Mateo Garcia",
+    "Ella Novak",
+    "Kwame Mensah",
+    "Lily Evans",
+    "Yusuf Demir",
+    "Ava Kowalski",
+    "Leo Dubois",
+    "Isla Murphy",
+    "Ravi Kumar",
+    "Nora Berg",
+    "Samuel Adeyemi",
+    "Grace Kim",
+    "Tomas Horvat",
+    "Aisha Bello",
+    "Finn Larsen",
+    "Maya Cohen",
+    "Diego Torres",
 ]
 FAIR_PROJECTS = [
-    "Solar oven", "Volcano model", "Plant growth and music", "Water filter", "Magnet strength",
-    "Paper bridges", "Bread mould", "Wind turbine", "Egg drop", "Crystal growing", "Lemon battery",
-    "Acid rain", "Pendulum timing", "Bird feeders", "Soil erosion", "Sound in water",
+    "Solar oven",
+    "Volcano model",
+    "Plant growth and music",
+    "Water filter",
+    "Magnet strength",
+    "Paper bridges",
+    "Bread mould",
+    "Wind turbine",
+    "Egg drop",
+    "Crystal growing",
+    "Lemon battery",
+    "Acid rain",
+    "Pendulum timing",
+    "Bird feeders",
+    "Soil erosion",
+    "Sound in water",
 ]
 FAIR_PARAPHRASES = [
     "Who got the top prize for their experiment in {year}?",
@@ -149,13 +199,23 @@ TRAVEL_PARAPHRASES = [
 
 TIMETABLE_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 TIMETABLE_SLOTS = [
-    ("1", "09:00 to 09:50"), ("2", "09:50 to 10:40"), ("Break", "10:40 to 11:00"), ("3", "11:00 to 11:50"),
-    ("4", "11:50 to 12:40"), ("Lunch", "12:40 to 13:30"), ("5", "13:30 to 14:20"), ("6", "14:20 to 15:10"),
+    ("1", "09:00 to 09:50"),
+    ("2", "09:50 to 10:40"),
+    ("Break", "10:40 to 11:00"),
+    ("3", "11:00 to 11:50"),
+    ("4", "11:50 to 12:40"),
+    ("Lunch", "12:40 to 13:30"),
+    ("5", "13:30 to 14:20"),
+    ("6", "14:20 to 15:10"),
 ]
-TIMETABLE_SPECIAL = {"Monday": "Music", "Tuesday": "PE", "Wednesday": "Art", "Thursday": "Drama",
-                     "Friday": "Computing"}
-TIMETABLE_HUMANITY = {"Monday": "History", "Tuesday": "Geography", "Wednesday": "French",
-                      "Thursday": "History", "Friday": "Geography"}
+TIMETABLE_SPECIAL = {"Monday": "Music", "Tuesday": "PE", "Wednesday": "Art", "Thursday": "Drama", "Friday": "Computing"}
+TIMETABLE_HUMANITY = {
+    "Monday": "History",
+    "Tuesday": "Geography",
+    "Wednesday": "French",
+    "Thursday": "History",
+    "Friday": "Geography",
+}
 TIMETABLE_PARAPHRASES = [
     "What lessons do we have on {day}?",
     "What comes after lunch on {day}?",
@@ -177,8 +237,12 @@ def rainfall_group() -> list[Spec]:
     for index, (city, values) in enumerate(RAINFALL_MM.items()):
         wettest = values.index(max(values))
         questions = [
-            ("paraphrase", RAINFALL_PARAPHRASES[index % len(RAINFALL_PARAPHRASES)].format(
-                city=city, month=MONTH_NAMES[(index * 5) % 12])),
+            (
+                "paraphrase",
+                RAINFALL_PARAPHRASES[index % len(RAINFALL_PARAPHRASES)].format(
+                    city=city, month=MONTH_NAMES[(index * 5) % 12]
+                ),
+            ),
             ("number", f"How much rain does {city} get in {MONTH_NAMES[wettest]}?"),
         ]
         if index % 2 == 0:
@@ -193,8 +257,9 @@ def population_group() -> list[Spec]:
     """One population line chart per country."""
     specs = []
     for index, (country, values) in enumerate(POPULATION_MILLIONS.items()):
-        questions = [("paraphrase", POPULATION_PARAPHRASES[index % len(POPULATION_PARAPHRASES)].format(
-            country=country))]
+        questions = [
+            ("paraphrase", POPULATION_PARAPHRASES[index % len(POPULATION_PARAPHRASES)].format(country=country))
+        ]
         if index % 4 == 0:
             questions.append(("literal", f"Population of {country} from 1960 to 2020"))
         body = {"labels": POPULATION_YEARS, "values": values, "axis": "Millions", "xlabel": "Year"}
@@ -207,8 +272,7 @@ def temperature_group() -> list[Spec]:
     """One monthly temperature line chart per city."""
     specs = []
     for index, (city, values) in enumerate(TEMPERATURE_C.items()):
-        questions = [("paraphrase", TEMPERATURE_PARAPHRASES[index % len(TEMPERATURE_PARAPHRASES)].format(
-            city=city))]
+        questions = [("paraphrase", TEMPERATURE_PARAPHRASES[index % len(TEMPERATURE_PARAPHRASES)].format(city=city))]
         if index == 0:
             questions.append(("literal", f"Average monthly temperature in {city}"))
         body = {"labels": MONTHS, "values": values, "axis": "Temperature (°C)"}
@@ -222,12 +286,14 @@ def science_fair_group() -> list[Spec]:
     specs = []
     for index, year in enumerate(FAIR_YEARS):
         rng = random.Random(f"science-fair-{year}")
-        students = FAIR_STUDENTS[index * 5:index * 5 + 5]
+        students = FAIR_STUDENTS[index * 5 : index * 5 + 5]
         projects = rng.sample(FAIR_PROJECTS, 5)
         scores = sorted(rng.sample(range(70, 99), 5), reverse=True)
         places = ["1st", "2nd", "3rd", "4th", "5th"]
-        rows = [[place, student, project, str(score)]
-                for place, student, project, score in zip(places, students, projects, scores, strict=True)]
+        rows = [
+            [place, student, project, str(score)]
+            for place, student, project, score in zip(places, students, projects, scores, strict=True)
+        ]
         questions = [("paraphrase", FAIR_PARAPHRASES[index % len(FAIR_PARAPHRASES)].format(year=year))]
         if index % 2 == 1:
             questions.append(("entity", f"In which year did {students[0]} win first place?"))
@@ -284,275 +350,709 @@ GROUP_EXTRAS = {"rainfall": RAINFALL_EXTRA, "population": POPULATION_EXTRA, "tem
 # ---------------------------------------------------------------- single images (data only)
 
 SINGLES = [
-    Spec("mountains", "bar", "Heights of the world's highest mountains", {
-        "labels": ["Mount Everest", "K2", "Kangchenjunga", "Lhotse", "Makalu"],
-        "values": [8849, 8611, 8586, 8516, 8485], "axis": "Height (m)", "horizontal": True,
-    }, [("paraphrase", "Which peak is the tallest on the planet?"),
-        ("number", "How tall is K2 in metres?")]),
-    Spec("rivers", "bar", "Lengths of the longest rivers", {
-        "labels": ["Nile", "Amazon", "Yangtze", "Mississippi-Missouri", "Yenisei"],
-        "values": [6650, 6400, 6300, 6275, 5539], "axis": "Length (km)", "horizontal": True,
-    }, [("paraphrase", "How many kilometres does the Yangtze flow from source to sea?"),
-        ("number", "Which river is 6650 km long?")]),
-    Spec("planets", "bar", "Diameters of the planets", {
-        "labels": ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"],
-        "values": [4879, 12104, 12756, 6792, 142984, 120536, 51118, 49528], "axis": "Diameter (km)",
-    }, [("paraphrase", "How wide is Jupiter compared with Earth?"),
-        ("number", "What is the diameter of Mars in km?")]),
-    Spec("animal_speed", "bar", "Top speeds of land animals", {
-        "labels": ["Cheetah", "Pronghorn", "Lion", "Greyhound", "Horse", "Rabbit", "Human"],
-        "values": [110, 88, 80, 72, 70, 56, 45], "axis": "Speed (km/h)", "horizontal": True,
-    }, [("paraphrase", "How fast can a cheetah run?"),
-        ("number", "Which animal reaches 88 km/h?")]),
-    Spec("bean_plant", "line", "Growth of a bean plant", {
-        "labels": ["0", "4", "8", "12", "16", "20", "24", "28"],
-        "values": [0, 1.5, 4, 7.5, 11, 15, 18, 20], "axis": "Height (cm)", "xlabel": "Day",
-    }, [("paraphrase", "How tall did our seedling get after four weeks?"),
-        ("literal", "bean plant growth over 28 days")]),
-    Spec("cooling", "line", "Cooling of a cup of hot water", {
-        "labels": ["0", "5", "10", "15", "20", "25", "30", "35", "40"],
-        "values": [90, 72, 60, 51, 45, 40, 37, 34, 32],
-        "axis": "Temperature (°C)", "xlabel": "Time (minutes)",
-    }, [("paraphrase", "How quickly does a hot drink lose heat?"),
-        ("concept", "Does a hot liquid cool down faster at the start or at the end?")]),
-    Spec("cyclist", "line", "Distance-time graph of a cyclist", {
-        "labels": ["0", "10", "20", "30", "40", "50", "60"],
-        "values": [0, 4, 8, 8, 14, 20, 24], "axis": "Distance (km)", "xlabel": "Time (minutes)",
-    }, [("paraphrase", "When did the bike rider stop for a rest?"),
-        ("concept", "What does a flat part of a distance against time graph mean?")]),
-    Spec("co2", "line", "Carbon dioxide in the air at Mauna Loa", {
-        "labels": ["1960", "1970", "1980", "1990", "2000", "2010", "2020"],
-        "values": [317, 326, 339, 354, 370, 390, 414], "axis": "CO2 (parts per million)", "xlabel": "Year",
-    }, [("paraphrase", "How quickly is the amount of CO2 around us going up?"),
-        ("number", "What was the carbon dioxide level in 1990 in ppm?")]),
-    Spec("earth_water", "pie", "Where is Earth's water?", {
-        "labels": ["Oceans (salt water)", "Ice caps and glaciers", "Groundwater", "Lakes, rivers and air"],
-        "values": [97.2, 2.1, 0.6, 0.1],
-    }, [("paraphrase", "How much of our planet's H2O is salty sea?"),
-        ("number", "What percentage of the water is frozen in glaciers?")]),
-    Spec("body_elements", "pie", "Elements in the human body by mass", {
-        "labels": ["Oxygen", "Carbon", "Hydrogen", "Nitrogen", "Calcium", "Phosphorus", "Other"],
-        "values": [65, 18, 10, 3, 1.5, 1, 1.5],
-    }, [("paraphrase", "What are people made of, chemically?"),
-        ("number", "What percentage of a person's weight is carbon?")]),
-    Spec("continents", "pie", "Land area of the continents", {
-        "labels": ["Asia", "Africa", "North America", "South America", "Antarctica", "Europe", "Australia"],
-        "values": [30, 20, 16.5, 12, 9, 6.5, 6],
-    }, [("paraphrase", "Is Africa bigger than Europe?"),
-        ("literal", "land area of each continent")]),
-    Spec("atmosphere", "pie", "Composition of Earth's atmosphere", {
-        "labels": ["Nitrogen", "Oxygen", "Argon", "Other gases"],
-        "values": [78, 21, 0.9, 0.1],
-    }, [("paraphrase", "Which gases make up the air we breathe?"),
-        ("number", "How much argon is there in the air, in percent?")]),
-    Spec("water_cycle", "flow", "The water cycle", {"layout": "cycle", "steps": [
-        "Evaporation\nthe sun heats water into vapour", "Condensation\nvapour cools into clouds",
-        "Precipitation\nrain, snow and hail fall", "Collection\nwater gathers in rivers and seas",
-    ]}, [("paraphrase", "How does rain form and get back to the sea?"),
-         ("concept", "What happens after condensation?")]),
-    Spec("rock_cycle", "flow", "The rock cycle", {"layout": "cycle", "steps": [
-        "Magma", "Igneous rock\n(magma cools)", "Sediment\n(weathering and erosion)",
-        "Sedimentary rock\n(compaction)", "Metamorphic rock\n(heat and pressure)",
-    ]}, [("paraphrase", "How do stones change from one type into another over time?"),
-         ("concept", "What turns rock into metamorphic rock?")]),
-    Spec("photosynthesis", "flow", "Photosynthesis", {"layout": "chain", "steps": [
-        "Light energy from the sun", "Water and carbon dioxide", "Chlorophyll in the leaf",
-        "Glucose and oxygen",
-    ]}, [("paraphrase", "How do green plants make their own food?"),
-         ("concept", "Which gas do leaves give off when they make glucose?")]),
-    Spec("butterfly", "flow", "Life cycle of a butterfly", {"layout": "cycle", "steps": [
-        "Egg", "Caterpillar\nalso called larva", "Chrysalis\nalso called pupa", "Adult butterfly",
-    ]}, [("paraphrase", "What does a caterpillar turn into?"),
-         ("concept", "What is the pupa stage called?")]),
-    Spec("frog", "flow", "Life cycle of a frog", {"layout": "cycle", "steps": [
-        "Frogspawn\n(eggs)", "Tadpole", "Tadpole with legs", "Froglet", "Adult frog",
-    ]}, [("paraphrase", "What do tadpoles grow into?"),
-         ("literal", "frog life cycle stages")]),
-    Spec("scientific_method", "flow", "The scientific method", {"layout": "chain", "steps": [
-        "Ask a question", "Do background research", "Form a hypothesis", "Test with an experiment",
-        "Analyse the data", "Draw a conclusion", "Share the results",
-    ]}, [("paraphrase", "What steps should I follow to plan a fair test?"),
-         ("concept", "What comes after forming a hypothesis?")]),
-    Spec("ocean_food_chain", "flow", "An ocean food chain", {"layout": "chain", "steps": [
-        "Phytoplankton", "Krill", "Small fish", "Seal", "Orca",
-    ]}, [("paraphrase", "What eats krill in the sea?"),
-         ("concept", "Which animal is the top predator in the marine food chain?")]),
-    Spec("woodland_food_chain", "flow", "A woodland food chain", {"layout": "chain", "steps": [
-        "Oak leaves", "Caterpillar", "Blue tit", "Sparrowhawk",
-    ]}, [("paraphrase", "Which bird hunts blue tits in the forest?"),
-         ("concept", "What do caterpillars eat in the woods?")]),
-    Spec("digestion", "flow", "The digestive system", {"layout": "chain", "steps": [
-        "Mouth\nteeth chew food", "Oesophagus\ncarries food down", "Stomach\nmixes food with acid",
-        "Small intestine\nnutrients are absorbed", "Large intestine\nwater is absorbed", "Rectum",
-    ]}, [("paraphrase", "Where does my food go after I swallow it?"),
-         ("concept", "Where are nutrients absorbed into the body?")]),
-    Spec("volcano", "labelled", "Structure of a volcano", {
-        "shapes": [
-            ("rect", 0, 0, 100, 18, "#d7ccc8"),
-            ("poly", [(15, 18), (42, 50), (58, 50), (85, 18)], "#8d6e63"),
-            ("poly", [(42, 50), (46, 47), (54, 47), (58, 50)], "#5d4037"),
-            ("ellipse", 50, 8, 30, 10, "#e65100"),
-            ("rect", 48, 8, 4, 40, "#ff7043"),
-            ("poly", [(51, 24), (66, 32), (65, 34), (51, 27)], "#ff7043"),
-            ("poly", [(58, 50), (61, 50), (71, 37), (67, 36)], "#ff9800"),
-            ("circle", 45, 58, 4, "#9e9e9e"), ("circle", 51, 60, 5, "#9e9e9e"),
-            ("circle", 57, 58, 4, "#9e9e9e"),
+    Spec(
+        "mountains",
+        "bar",
+        "Heights of the world's highest mountains",
+        {
+            "labels": ["Mount Everest", "K2", "Kangchenjunga", "Lhotse", "Makalu"],
+            "values": [8849, 8611, 8586, 8516, 8485],
+            "axis": "Height (m)",
+            "horizontal": True,
+        },
+        [("paraphrase", "Which peak is the tallest on the planet?"), ("number", "How tall is K2 in metres?")],
+    ),
+    Spec(
+        "rivers",
+        "bar",
+        "Lengths of the longest rivers",
+        {
+            "labels": ["Nile", "Amazon", "Yangtze", "Mississippi-Missouri", "Yenisei"],
+            "values": [6650, 6400, 6300, 6275, 5539],
+            "axis": "Length (km)",
+            "horizontal": True,
+        },
+        [
+            ("paraphrase", "How many kilometres does the Yangtze flow from source to sea?"),
+            ("number", "Which river is 6650 km long?"),
         ],
-        "labels": [
-            ("Ash cloud", (57, 61), (68, 62)), ("Crater", (50, 48), (32, 57)),
-            ("Main vent", (50, 38), (28, 44)), ("Layers of ash\nand lava", (33, 30), (19, 34)),
-            ("Lava flow", (68, 40), (80, 46)), ("Side vent", (64, 32), (82, 32)),
-            ("Magma chamber", (58, 8), (70, 10)),
+    ),
+    Spec(
+        "planets",
+        "bar",
+        "Diameters of the planets",
+        {
+            "labels": ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"],
+            "values": [4879, 12104, 12756, 6792, 142984, 120536, 51118, 49528],
+            "axis": "Diameter (km)",
+        },
+        [("paraphrase", "How wide is Jupiter compared with Earth?"), ("number", "What is the diameter of Mars in km?")],
+    ),
+    Spec(
+        "animal_speed",
+        "bar",
+        "Top speeds of land animals",
+        {
+            "labels": ["Cheetah", "Pronghorn", "Lion", "Greyhound", "Horse", "Rabbit", "Human"],
+            "values": [110, 88, 80, 72, 70, 56, 45],
+            "axis": "Speed (km/h)",
+            "horizontal": True,
+        },
+        [("paraphrase", "How fast can a cheetah run?"), ("number", "Which animal reaches 88 km/h?")],
+    ),
+    Spec(
+        "bean_plant",
+        "line",
+        "Growth of a bean plant",
+        {
+            "labels": ["0", "4", "8", "12", "16", "20", "24", "28"],
+            "values": [0, 1.5, 4, 7.5, 11, 15, 18, 20],
+            "axis": "Height (cm)",
+            "xlabel": "Day",
+        },
+        [
+            ("paraphrase", "How tall did our seedling get after four weeks?"),
+            ("literal", "bean plant growth over 28 days"),
         ],
-    }, [("paraphrase", "Where does the molten rock come out of a mountain that erupts?"),
-        ("concept", "Where is magma stored under a volcano?")]),
-    Spec("animal_cell", "labelled", "Parts of an animal cell", {
-        "shapes": [
-            ("ellipse", 50, 33, 50, 42, "#ffe0b2"),
-            ("circle", 46, 36, 8, "#b39ddb"), ("circle", 46, 36, 3, "#5e35b1"),
-            ("ellipse", 63, 42, 9, 4.5, "#ef6c00"), ("ellipse", 38, 20, 9, 4.5, "#ef6c00"),
-            ("circle", 58, 24, 0.8, "#37474f"), ("circle", 61, 22, 0.8, "#37474f"),
-            ("circle", 55, 20, 0.8, "#37474f"), ("circle", 34, 42, 0.8, "#37474f"),
-            ("circle", 32, 38, 0.8, "#37474f"),
+    ),
+    Spec(
+        "cooling",
+        "line",
+        "Cooling of a cup of hot water",
+        {
+            "labels": ["0", "5", "10", "15", "20", "25", "30", "35", "40"],
+            "values": [90, 72, 60, 51, 45, 40, 37, 34, 32],
+            "axis": "Temperature (°C)",
+            "xlabel": "Time (minutes)",
+        },
+        [
+            ("paraphrase", "How quickly does a hot drink lose heat?"),
+            ("concept", "Does a hot liquid cool down faster at the start or at the end?"),
         ],
-        "labels": [
-            ("Nucleus", (44, 40), (20, 56)), ("Cell membrane", (60, 53), (74, 60)),
-            ("Cytoplasm", (66, 30), (78, 30)), ("Mitochondrion", (65, 43), (78, 45)),
-            ("Ribosomes", (58, 23), (78, 14)), ("Nucleolus", (46, 36), (20, 36)),
-            ("Mitochondrion", (36, 20), (20, 14)),
+    ),
+    Spec(
+        "cyclist",
+        "line",
+        "Distance-time graph of a cyclist",
+        {
+            "labels": ["0", "10", "20", "30", "40", "50", "60"],
+            "values": [0, 4, 8, 8, 14, 20, 24],
+            "axis": "Distance (km)",
+            "xlabel": "Time (minutes)",
+        },
+        [
+            ("paraphrase", "When did the bike rider stop for a rest?"),
+            ("concept", "What does a flat part of a distance against time graph mean?"),
         ],
-    }, [("paraphrase", "What are the organelles inside a human body cell?"),
-        ("concept", "Which part of a cell holds its genetic material, the nucleus or the membrane?")]),
-    Spec("atmosphere_layers", "labelled", "Layers of the atmosphere", {
-        "shapes": [
-            ("rect", 5, 2, 55, 12, "#bbdefb"), ("rect", 5, 14, 55, 12, "#90caf9"),
-            ("rect", 5, 26, 55, 12, "#64b5f6"), ("rect", 5, 38, 55, 12, "#3f7fbf"),
-            ("rect", 5, 50, 55, 12, "#1a3f6f"),
+    ),
+    Spec(
+        "co2",
+        "line",
+        "Carbon dioxide in the air at Mauna Loa",
+        {
+            "labels": ["1960", "1970", "1980", "1990", "2000", "2010", "2020"],
+            "values": [317, 326, 339, 354, 370, 390, 414],
+            "axis": "CO2 (parts per million)",
+            "xlabel": "Year",
+        },
+        [
+            ("paraphrase", "How quickly is the amount of CO2 around us going up?"),
+            ("number", "What was the carbon dioxide level in 1990 in ppm?"),
         ],
-        "labels": [
-            ("Troposphere (0-12 km)", None, (32, 8)), ("Stratosphere (12-50 km)", None, (32, 20)),
-            ("Mesosphere (50-80 km)", None, (32, 32)), ("Thermosphere (80-700 km)", None, (32, 44)),
-            ("Exosphere (above 700 km)", None, (32, 56)),
-            ("Clouds and weather", (58, 8), (66, 8)), ("Ozone layer", (58, 20), (66, 20)),
-            ("Meteors burn up", (58, 32), (66, 32)), ("Auroras", (58, 44), (66, 44)),
-            ("Satellites", (58, 56), (66, 56)),
+    ),
+    Spec(
+        "earth_water",
+        "pie",
+        "Where is Earth's water?",
+        {
+            "labels": ["Oceans (salt water)", "Ice caps and glaciers", "Groundwater", "Lakes, rivers and air"],
+            "values": [97.2, 2.1, 0.6, 0.1],
+        },
+        [
+            ("paraphrase", "How much of our planet's H2O is salty sea?"),
+            ("number", "What percentage of the water is frozen in glaciers?"),
         ],
-    }, [("paraphrase", "How high up is the ozone layer and where does weather happen?"),
-        ("concept", "In which layer of the sky do shooting stars burn up?")]),
-    Spec("solar_system", "labelled", "The Solar System", {
-        "shapes": [
-            ("circle", 0, 33, 14, "#fdd835"),
-            ("circle", 20, 33, 1.2, "#9e9e9e"), ("circle", 28, 33, 2, "#ffcc80"),
-            ("circle", 36, 33, 2.1, "#42a5f5"), ("circle", 44, 33, 1.6, "#e57373"),
-            ("circle", 55, 33, 5, "#d7a86e"), ("ellipse", 69, 33, 14, 3, "#bcaaa4"),
-            ("circle", 69, 33, 4.3, "#f0d9a0"), ("circle", 82, 33, 3, "#80deea"),
-            ("circle", 93, 33, 3, "#5c6bc0"),
+    ),
+    Spec(
+        "body_elements",
+        "pie",
+        "Elements in the human body by mass",
+        {
+            "labels": ["Oxygen", "Carbon", "Hydrogen", "Nitrogen", "Calcium", "Phosphorus", "Other"],
+            "values": [65, 18, 10, 3, 1.5, 1, 1.5],
+        },
+        [
+            ("paraphrase", "What are people made of, chemically?"),
+            ("number", "What percentage of a person's weight is carbon?"),
         ],
-        "labels": [
-            ("Sun", None, (5, 33)),
-            ("Mercury", (20, 34.2), (20, 48)), ("Venus", (28, 31), (28, 18)),
-            ("Earth", (36, 35.1), (36, 48)), ("Mars", (44, 31.4), (44, 18)),
-            ("Jupiter", (55, 38), (55, 48)), ("Saturn", (69, 28.7), (69, 18)),
-            ("Uranus", (82, 36), (82, 48)), ("Neptune", (93, 30), (92, 18)),
+    ),
+    Spec(
+        "continents",
+        "pie",
+        "Land area of the continents",
+        {
+            "labels": ["Asia", "Africa", "North America", "South America", "Antarctica", "Europe", "Australia"],
+            "values": [30, 20, 16.5, 12, 9, 6.5, 6],
+        },
+        [("paraphrase", "Is Africa bigger than Europe?"), ("literal", "land area of each continent")],
+    ),
+    Spec(
+        "atmosphere",
+        "pie",
+        "Composition of Earth's atmosphere",
+        {
+            "labels": ["Nitrogen", "Oxygen", "Argon", "Other gases"],
+            "values": [78, 21, 0.9, 0.1],
+        },
+        [
+            ("paraphrase", "Which gases make up the air we breathe?"),
+            ("number", "How much argon is there in the air, in percent?"),
         ],
-    }, [("paraphrase", "In what order do the planets go out from the Sun?"),
-        ("concept", "Which planet is closest to the Sun?")]),
-    Spec("eye", "labelled", "Parts of the human eye", {
-        "shapes": [
-            ("circle", 50, 33, 22, "#fafafa"), ("arc", 50, 33, 44, 44, -65, 65, "#e53935"),
-            ("rect", 71, 30, 22, 6, "#fff176"), ("ellipse", 28.5, 33, 7, 22, "#e1f5fe"),
-            ("rect", 30, 37, 2.5, 8, "#6d4c41"), ("rect", 30, 21, 2.5, 8, "#6d4c41"),
-            ("ellipse", 35, 33, 6, 14, "#b3e5fc"),
+    ),
+    Spec(
+        "water_cycle",
+        "flow",
+        "The water cycle",
+        {
+            "layout": "cycle",
+            "steps": [
+                "Evaporation\nthe sun heats water into vapour",
+                "Condensation\nvapour cools into clouds",
+                "Precipitation\nrain, snow and hail fall",
+                "Collection\nwater gathers in rivers and seas",
+            ],
+        },
+        [
+            ("paraphrase", "How does rain form and get back to the sea?"),
+            ("concept", "What happens after condensation?"),
         ],
-        "labels": [
-            ("Cornea", (26, 38), (16, 46)), ("Iris", (31, 43), (18, 58)), ("Pupil", (30, 33), (16, 33)),
-            ("Lens", (35, 27), (18, 14)), ("Retina", (67, 46), (78, 54)), ("Optic nerve", (86, 30), (86, 20)),
-            ("Vitreous humour", None, (52, 33)), ("Sclera", (58, 12.5), (70, 6)),
+    ),
+    Spec(
+        "rock_cycle",
+        "flow",
+        "The rock cycle",
+        {
+            "layout": "cycle",
+            "steps": [
+                "Magma",
+                "Igneous rock\n(magma cools)",
+                "Sediment\n(weathering and erosion)",
+                "Sedimentary rock\n(compaction)",
+                "Metamorphic rock\n(heat and pressure)",
+            ],
+        },
+        [
+            ("paraphrase", "How do stones change from one type into another over time?"),
+            ("concept", "What turns rock into metamorphic rock?"),
         ],
-    }, [("paraphrase", "Which bits of our eyes let us see, and what do they do?"),
-        ("concept", "Which nerve carries signals from the eye to the brain?")]),
-    Spec("earth_layers", "labelled", "Layers of the Earth", {
-        "shapes": [
-            ("circle", 30, 33, 29, "#8d6e63"), ("circle", 30, 33, 27, "#ef6c00"),
-            ("circle", 30, 33, 15, "#ffa726"), ("circle", 30, 33, 7, "#ffee58"),
+    ),
+    Spec(
+        "photosynthesis",
+        "flow",
+        "Photosynthesis",
+        {
+            "layout": "chain",
+            "steps": [
+                "Light energy from the sun",
+                "Water and carbon dioxide",
+                "Chlorophyll in the leaf",
+                "Glucose and oxygen",
+            ],
+        },
+        [
+            ("paraphrase", "How do green plants make their own food?"),
+            ("concept", "Which gas do leaves give off when they make glucose?"),
         ],
-        "labels": [
-            ("Crust: 5-70 km thick", (52, 52), (62, 58)),
-            ("Mantle: hot, slowly moving rock", (50, 40), (62, 44)),
-            ("Outer core: liquid iron\nand nickel", (42, 30), (62, 28)),
-            ("Inner core: solid iron,\nabout 5400 °C", (33, 33), (62, 12)),
+    ),
+    Spec(
+        "butterfly",
+        "flow",
+        "Life cycle of a butterfly",
+        {
+            "layout": "cycle",
+            "steps": [
+                "Egg",
+                "Caterpillar\nalso called larva",
+                "Chrysalis\nalso called pupa",
+                "Adult butterfly",
+            ],
+        },
+        [("paraphrase", "What does a caterpillar turn into?"), ("concept", "What is the pupa stage called?")],
+    ),
+    Spec(
+        "frog",
+        "flow",
+        "Life cycle of a frog",
+        {
+            "layout": "cycle",
+            "steps": [
+                "Frogspawn\n(eggs)",
+                "Tadpole",
+                "Tadpole with legs",
+                "Froglet",
+                "Adult frog",
+            ],
+        },
+        [("paraphrase", "What do tadpoles grow into?"), ("literal", "frog life cycle stages")],
+    ),
+    Spec(
+        "scientific_method",
+        "flow",
+        "The scientific method",
+        {
+            "layout": "chain",
+            "steps": [
+                "Ask a question",
+                "Do background research",
+                "Form a hypothesis",
+                "Test with an experiment",
+                "Analyse the data",
+                "Draw a conclusion",
+                "Share the results",
+            ],
+        },
+        [
+            ("paraphrase", "What steps should I follow to plan a fair test?"),
+            ("concept", "What comes after forming a hypothesis?"),
         ],
-    }, [("paraphrase", "What is inside our planet under the ground?"),
-        ("concept", "Which part of the planet is made of liquid iron?")]),
-    Spec("flight", "timeline", "History of flight", {"events": [
-        ("1783", "First hot-air balloon flight"), ("1903", "Wright brothers' first powered flight"),
-        ("1927", "Lindbergh flies alone across the Atlantic"), ("1947", "First supersonic flight"),
-        ("1969", "Concorde's first flight"), ("1970", "Boeing 747 enters service"),
-    ]}, [("paraphrase", "When did people first manage to fly aeroplanes and balloons?"),
-         ("number", "In what year did the Wright brothers make their first powered flight?")]),
-    Spec("inventions", "timeline", "Great inventions", {"events": [
-        ("1440", "Printing press"), ("1769", "Watt's steam engine"), ("1876", "Telephone"),
-        ("1879", "Light bulb"), ("1928", "Penicillin"), ("1947", "Transistor"), ("1989", "World Wide Web"),
-    ]}, [("paraphrase", "When was the telephone created?"),
-         ("number", "Which discovery was made in 1928?")]),
-    Spec("computers", "timeline", "A short history of computers", {"events": [
-        ("1946", "ENIAC, an early electronic computer"), ("1971", "First microprocessor"),
-        ("1981", "IBM personal computer"), ("1991", "First website goes online"),
-        ("2007", "First iPhone"),
-    ]}, [("paraphrase", "When did the first website appear on the internet?"),
-         ("literal", "short history of computers")]),
-    Spec("rome", "timeline", "Ancient Rome", {"events": [
-        ("753 BC", "Founding of Rome (legend)"), ("509 BC", "Roman Republic begins"),
-        ("44 BC", "Julius Caesar is killed"), ("27 BC", "Augustus becomes first emperor"),
-        ("AD 79", "Vesuvius buries Pompeii"), ("AD 476", "Fall of the Western Roman Empire"),
-    ]}, [("paraphrase", "When was Julius Caesar murdered?"),
-         ("number", "What happened to Pompeii in AD 79?")]),
-    Spec("space", "timeline", "Space exploration milestones", {"events": [
-        ("1957", "Sputnik 1, first satellite"), ("1961", "Yuri Gagarin, first human in space"),
-        ("1969", "Apollo 11 lands on the Moon"), ("1990", "Hubble Space Telescope"),
-        ("1998", "First part of the ISS"), ("2012", "Curiosity rover lands on Mars"),
-        ("2021", "James Webb Space Telescope"),
-    ]}, [("paraphrase", "When did astronauts first walk on the Moon?"),
-         ("number", "Which rover landed on Mars in 2012?")]),
-    Spec("densities", "table", "Densities of common materials", {
-        "columns": ["Material", "Density (g/cm³)", "Floats in water?"],
-        "rows": [["Cork", "0.24", "Yes"], ["Oak wood", "0.75", "Yes"], ["Ice", "0.92", "Yes"],
-                 ["Water", "1.00", "-"], ["Aluminium", "2.70", "No"], ["Iron", "7.87", "No"],
-                 ["Gold", "19.3", "No"]],
-    }, [("paraphrase", "Why does ice float but iron sinks?"),
-        ("number", "What is the density of gold?")]),
-    Spec("elements", "table", "The first ten elements", {
-        "columns": ["No.", "Symbol", "Name", "Atomic mass"],
-        "rows": [["1", "H", "Hydrogen", "1.008"], ["2", "He", "Helium", "4.003"],
-                 ["3", "Li", "Lithium", "6.94"], ["4", "Be", "Beryllium", "9.012"],
-                 ["5", "B", "Boron", "10.81"], ["6", "C", "Carbon", "12.011"],
-                 ["7", "N", "Nitrogen", "14.007"], ["8", "O", "Oxygen", "15.999"],
-                 ["9", "F", "Fluorine", "18.998"], ["10", "Ne", "Neon", "20.180"]],
-    }, [("paraphrase", "What is the chemical symbol for helium and how heavy is its atom?"),
-        ("number", "Which element has atomic number 5?")]),
-    Spec("times_table", "table", "Multiplication table", {
-        "columns": ["x"] + [str(n) for n in range(1, 11)],
-        "rows": [[str(a)] + [str(a * b) for b in range(1, 11)] for a in range(1, 11)],
-    }, [("paraphrase", "I need a grid to practise my times tables"),
-        ("number", "What is 7 times 8?")]),
-    Spec("sound_speed", "table", "Speed of sound in different materials", {
-        "columns": ["Material", "Speed (m/s)"],
-        "rows": [["Air (20 °C)", "343"], ["Water", "1480"], ["Oak wood", "3850"], ["Glass", "4540"],
-                 ["Steel", "5960"]],
-    }, [("paraphrase", "Does noise travel faster through water or through air?"),
-        ("number", "How many metres per second does sound travel in steel?")]),
-    Spec("metric_prefixes", "table", "Metric prefixes", {
-        "columns": ["Prefix", "Symbol", "Multiply by"],
-        "rows": [["kilo", "k", "1000"], ["hecto", "h", "100"], ["deca", "da", "10"], ["deci", "d", "0.1"],
-                 ["centi", "c", "0.01"], ["milli", "m", "0.001"]],
-    }, [("paraphrase", "How many metres are there in a kilometre?"),
-        ("concept", "What does the start of the word millimetre mean?")]),
-    Spec("melting_points", "table", "Melting points of metals", {
-        "columns": ["Metal", "Melting point (°C)"],
-        "rows": [["Tin", "232"], ["Lead", "327"], ["Aluminium", "660"], ["Silver", "962"], ["Gold", "1064"],
-                 ["Copper", "1085"], ["Iron", "1538"]],
-    }, [("paraphrase", "At what temperature does copper turn liquid?"),
-        ("number", "Which metal melts at 232 °C?")]),
+    ),
+    Spec(
+        "ocean_food_chain",
+        "flow",
+        "An ocean food chain",
+        {
+            "layout": "chain",
+            "steps": [
+                "Phytoplankton",
+                "Krill",
+                "Small fish",
+                "Seal",
+                "Orca",
+            ],
+        },
+        [
+            ("paraphrase", "What eats krill in the sea?"),
+            ("concept", "Which animal is the top predator in the marine food chain?"),
+        ],
+    ),
+    Spec(
+        "woodland_food_chain",
+        "flow",
+        "A woodland food chain",
+        {
+            "layout": "chain",
+            "steps": [
+                "Oak leaves",
+                "Caterpillar",
+                "Blue tit",
+                "Sparrowhawk",
+            ],
+        },
+        [
+            ("paraphrase", "Which bird hunts blue tits in the forest?"),
+            ("concept", "What do caterpillars eat in the woods?"),
+        ],
+    ),
+    Spec(
+        "digestion",
+        "flow",
+        "The digestive system",
+        {
+            "layout": "chain",
+            "steps": [
+                "Mouth\nteeth chew food",
+                "Oesophagus\ncarries food down",
+                "Stomach\nmixes food with acid",
+                "Small intestine\nnutrients are absorbed",
+                "Large intestine\nwater is absorbed",
+                "Rectum",
+            ],
+        },
+        [
+            ("paraphrase", "Where does my food go after I swallow it?"),
+            ("concept", "Where are nutrients absorbed into the body?"),
+        ],
+    ),
+    Spec(
+        "volcano",
+        "labelled",
+        "Structure of a volcano",
+        {
+            "shapes": [
+                ("rect", 0, 0, 100, 18, "#d7ccc8"),
+                ("poly", [(15, 18), (42, 50), (58, 50), (85, 18)], "#8d6e63"),
+                ("poly", [(42, 50), (46, 47), (54, 47), (58, 50)], "#5d4037"),
+                ("ellipse", 50, 8, 30, 10, "#e65100"),
+                ("rect", 48, 8, 4, 40, "#ff7043"),
+                ("poly", [(51, 24), (66, 32), (65, 34), (51, 27)], "#ff7043"),
+                ("poly", [(58, 50), (61, 50), (71, 37), (67, 36)], "#ff9800"),
+                ("circle", 45, 58, 4, "#9e9e9e"),
+                ("circle", 51, 60, 5, "#9e9e9e"),
+                ("circle", 57, 58, 4, "#9e9e9e"),
+            ],
+            "labels": [
+                ("Ash cloud", (57, 61), (68, 62)),
+                ("Crater", (50, 48), (32, 57)),
+                ("Main vent", (50, 38), (28, 44)),
+                ("Layers of ash\nand lava", (33, 30), (19, 34)),
+                ("Lava flow", (68, 40), (80, 46)),
+                ("Side vent", (64, 32), (82, 32)),
+                ("Magma chamber", (58, 8), (70, 10)),
+            ],
+        },
+        [
+            ("paraphrase", "Where does the molten rock come out of a mountain that erupts?"),
+            ("concept", "Where is magma stored under a volcano?"),
+        ],
+    ),
+    Spec(
+        "animal_cell",
+        "labelled",
+        "Parts of an animal cell",
+        {
+            "shapes": [
+                ("ellipse", 50, 33, 50, 42, "#ffe0b2"),
+                ("circle", 46, 36, 8, "#b39ddb"),
+                ("circle", 46, 36, 3, "#5e35b1"),
+                ("ellipse", 63, 42, 9, 4.5, "#ef6c00"),
+                ("ellipse", 38, 20, 9, 4.5, "#ef6c00"),
+                ("circle", 58, 24, 0.8, "#37474f"),
+                ("circle", 61, 22, 0.8, "#37474f"),
+                ("circle", 55, 20, 0.8, "#37474f"),
+                ("circle", 34, 42, 0.8, "#37474f"),
+                ("circle", 32, 38, 0.8, "#37474f"),
+            ],
+            "labels": [
+                ("Nucleus", (44, 40), (20, 56)),
+                ("Cell membrane", (60, 53), (74, 60)),
+                ("Cytoplasm", (66, 30), (78, 30)),
+                ("Mitochondrion", (65, 43), (78, 45)),
+                ("Ribosomes", (58, 23), (78, 14)),
+                ("Nucleolus", (46, 36), (20, 36)),
+                ("Mitochondrion", (36, 20), (20, 14)),
+            ],
+        },
+        [
+            ("paraphrase", "What are the organelles inside a human body cell?"),
+            ("concept", "Which part of a cell holds its genetic material, the nucleus or the membrane?"),
+        ],
+    ),
+    Spec(
+        "atmosphere_layers",
+        "labelled",
+        "Layers of the atmosphere",
+        {
+            "shapes": [
+                ("rect", 5, 2, 55, 12, "#bbdefb"),
+                ("rect", 5, 14, 55, 12, "#90caf9"),
+                ("rect", 5, 26, 55, 12, "#64b5f6"),
+                ("rect", 5, 38, 55, 12, "#3f7fbf"),
+                ("rect", 5, 50, 55, 12, "#1a3f6f"),
+            ],
+            "labels": [
+                ("Troposphere (0-12 km)", None, (32, 8)),
+                ("Stratosphere (12-50 km)", None, (32, 20)),
+                ("Mesosphere (50-80 km)", None, (32, 32)),
+                ("Thermosphere (80-700 km)", None, (32, 44)),
+                ("Exosphere (above 700 km)", None, (32, 56)),
+                ("Clouds and weather", (58, 8), (66, 8)),
+                ("Ozone layer", (58, 20), (66, 20)),
+                ("Meteors burn up", (58, 32), (66, 32)),
+                ("Auroras", (58, 44), (66, 44)),
+                ("Satellites", (58, 56), (66, 56)),
+            ],
+        },
+        [
+            ("paraphrase", "How high up is the ozone layer and where does weather happen?"),
+            ("concept", "In which layer of the sky do shooting stars burn up?"),
+        ],
+    ),
+    Spec(
+        "solar_system",
+        "labelled",
+        "The Solar System",
+        {
+            "shapes": [
+                ("circle", 0, 33, 14, "#fdd835"),
+                ("circle", 20, 33, 1.2, "#9e9e9e"),
+                ("circle", 28, 33, 2, "#ffcc80"),
+                ("circle", 36, 33, 2.1, "#42a5f5"),
+                ("circle", 44, 33, 1.6, "#e57373"),
+                ("circle", 55, 33, 5, "#d7a86e"),
+                ("ellipse", 69, 33, 14, 3, "#bcaaa4"),
+                ("circle", 69, 33, 4.3, "#f0d9a0"),
+                ("circle", 82, 33, 3, "#80deea"),
+                ("circle", 93, 33, 3, "#5c6bc0"),
+            ],
+            "labels": [
+                ("Sun", None, (5, 33)),
+                ("Mercury", (20, 34.2), (20, 48)),
+                ("Venus", (28, 31), (28, 18)),
+                ("Earth", (36, 35.1), (36, 48)),
+                ("Mars", (44, 31.4), (44, 18)),
+                ("Jupiter", (55, 38), (55, 48)),
+                ("Saturn", (69, 28.7), (69, 18)),
+                ("Uranus", (82, 36), (82, 48)),
+                ("Neptune", (93, 30), (92, 18)),
+            ],
+        },
+        [
+            ("paraphrase", "In what order do the planets go out from the Sun?"),
+            ("concept", "Which planet is closest to the Sun?"),
+        ],
+    ),
+    Spec(
+        "eye",
+        "labelled",
+        "Parts of the human eye",
+        {
+            "shapes": [
+                ("circle", 50, 33, 22, "#fafafa"),
+                ("arc", 50, 33, 44, 44, -65, 65, "#e53935"),
+                ("rect", 71, 30, 22, 6, "#fff176"),
+                ("ellipse", 28.5, 33, 7, 22, "#e1f5fe"),
+                ("rect", 30, 37, 2.5, 8, "#6d4c41"),
+                ("rect", 30, 21, 2.5, 8, "#6d4c41"),
+                ("ellipse", 35, 33, 6, 14, "#b3e5fc"),
+            ],
+            "labels": [
+                ("Cornea", (26, 38), (16, 46)),
+                ("Iris", (31, 43), (18, 58)),
+                ("Pupil", (30, 33), (16, 33)),
+                ("Lens", (35, 27), (18, 14)),
+                ("Retina", (67, 46), (78, 54)),
+                ("Optic nerve", (86, 30), (86, 20)),
+                ("Vitreous humour", None, (52, 33)),
+                ("Sclera", (58, 12.5), (70, 6)),
+            ],
+        },
+        [
+            ("paraphrase", "Which bits of our eyes let us see, and what do they do?"),
+            ("concept", "Which nerve carries signals from the eye to the brain?"),
+        ],
+    ),
+    Spec(
+        "earth_layers",
+        "labelled",
+        "Layers of the Earth",
+        {
+            "shapes": [
+                ("circle", 30, 33, 29, "#8d6e63"),
+                ("circle", 30, 33, 27, "#ef6c00"),
+                ("circle", 30, 33, 15, "#ffa726"),
+                ("circle", 30, 33, 7, "#ffee58"),
+            ],
+            "labels": [
+                ("Crust: 5-70 km thick", (52, 52), (62, 58)),
+                ("Mantle: hot, slowly moving rock", (50, 40), (62, 44)),
+                ("Outer core: liquid iron\nand nickel", (42, 30), (62, 28)),
+                ("Inner core: solid iron,\nabout 5400 °C", (33, 33), (62, 12)),
+            ],
+        },
+        [
+            ("paraphrase", "What is inside our planet under the ground?"),
+            ("concept", "Which part of the planet is made of liquid iron?"),
+        ],
+    ),
+    Spec(
+        "flight",
+        "timeline",
+        "History of flight",
+        {
+            "events": [
+                ("1783", "First hot-air balloon flight"),
+                ("1903", "Wright brothers' first powered flight"),
+                ("1927", "Lindbergh flies alone across the Atlantic"),
+                ("1947", "First supersonic flight"),
+                ("1969", "Concorde's first flight"),
+                ("1970", "Boeing 747 enters service"),
+            ]
+        },
+        [
+            ("paraphrase", "When did people first manage to fly aeroplanes and balloons?"),
+            ("number", "In what year did the Wright brothers make their first powered flight?"),
+        ],
+    ),
+    Spec(
+        "inventions",
+        "timeline",
+        "Great inventions",
+        {
+            "events": [
+                ("1440", "Printing press"),
+                ("1769", "Watt's steam engine"),
+                ("1876", "Telephone"),
+                ("1879", "Light bulb"),
+                ("1928", "Penicillin"),
+                ("1947", "Transistor"),
+                ("1989", "World Wide Web"),
+            ]
+        },
+        [("paraphrase", "When was the telephone created?"), ("number", "Which discovery was made in 1928?")],
+    ),
+    Spec(
+        "computers",
+        "timeline",
+        "A short history of computers",
+        {
+            "events": [
+                ("1946", "ENIAC, an early electronic computer"),
+                ("1971", "First microprocessor"),
+                ("1981", "IBM personal computer"),
+                ("1991", "First website goes online"),
+                ("2007", "First iPhone"),
+            ]
+        },
+        [
+            ("paraphrase", "When did the first website appear on the internet?"),
+            ("literal", "short history of computers"),
+        ],
+    ),
+    Spec(
+        "rome",
+        "timeline",
+        "Ancient Rome",
+        {
+            "events": [
+                ("753 BC", "Founding of Rome (legend)"),
+                ("509 BC", "Roman Republic begins"),
+                ("44 BC", "Julius Caesar is killed"),
+                ("27 BC", "Augustus becomes first emperor"),
+                ("AD 79", "Vesuvius buries Pompeii"),
+                ("AD 476", "Fall of the Western Roman Empire"),
+            ]
+        },
+        [("paraphrase", "When was Julius Caesar murdered?"), ("number", "What happened to Pompeii in AD 79?")],
+    ),
+    Spec(
+        "space",
+        "timeline",
+        "Space exploration milestones",
+        {
+            "events": [
+                ("1957", "Sputnik 1, first satellite"),
+                ("1961", "Yuri Gagarin, first human in space"),
+                ("1969", "Apollo 11 lands on the Moon"),
+                ("1990", "Hubble Space Telescope"),
+                ("1998", "First part of the ISS"),
+                ("2012", "Curiosity rover lands on Mars"),
+                ("2021", "James Webb Space Telescope"),
+            ]
+        },
+        [
+            ("paraphrase", "When did astronauts first walk on the Moon?"),
+            ("number", "Which rover landed on Mars in 2012?"),
+        ],
+    ),
+    Spec(
+        "densities",
+        "table",
+        "Densities of common materials",
+        {
+            "columns": ["Material", "Density (g/cm³)", "Floats in water?"],
+            "rows": [
+                ["Cork", "0.24", "Yes"],
+                ["Oak wood", "0.75", "Yes"],
+                ["Ice", "0.92", "Yes"],
+                ["Water", "1.00", "-"],
+                ["Aluminium", "2.70", "No"],
+                ["Iron", "7.87", "No"],
+                ["Gold", "19.3", "No"],
+            ],
+        },
+        [("paraphrase", "Why does ice float but iron sinks?"), ("number", "What is the density of gold?")],
+    ),
+    Spec(
+        "elements",
+        "table",
+        "The first ten elements",
+        {
+            "columns": ["No.", "Symbol", "Name", "Atomic mass"],
+            "rows": [
+                ["1", "H", "Hydrogen", "1.008"],
+                ["2", "He", "Helium", "4.003"],
+                ["3", "Li", "Lithium", "6.94"],
+                ["4", "Be", "Beryllium", "9.012"],
+                ["5", "B", "Boron", "10.81"],
+                ["6", "C", "Carbon", "12.011"],
+                ["7", "N", "Nitrogen", "14.007"],
+                ["8", "O", "Oxygen", "15.999"],
+                ["9", "F", "Fluorine", "18.998"],
+                ["10", "Ne", "Neon", "20.180"],
+            ],
+        },
+        [
+            ("paraphrase", "What is the chemical symbol for helium and how heavy is its atom?"),
+            ("number", "Which element has atomic number 5?"),
+        ],
+    ),
+    Spec(
+        "times_table",
+        "table",
+        "Multiplication table",
+        {
+            "columns": ["x"] + [str(n) for n in range(1, 11)],
+            "rows": [[str(a)] + [str(a * b) for b in range(1, 11)] for a in range(1, 11)],
+        },
+        [("paraphrase", "I need a grid to practise my times tables"), ("number", "What is 7 times 8?")],
+    ),
+    Spec(
+        "sound_speed",
+        "table",
+        "Speed of sound in different materials",
+        {
+            "columns": ["Material", "Speed (m/s)"],
+            "rows": [
+                ["Air (20 °C)", "343"],
+                ["Water", "1480"],
+                ["Oak wood", "3850"],
+                ["Glass", "4540"],
+                ["Steel", "5960"],
+            ],
+        },
+        [
+            ("paraphrase", "Does noise travel faster through water or through air?"),
+            ("number", "How many metres per second does sound travel in steel?"),
+        ],
+    ),
+    Spec(
+        "metric_prefixes",
+        "table",
+        "Metric prefixes",
+        {
+            "columns": ["Prefix", "Symbol", "Multiply by"],
+            "rows": [
+                ["kilo", "k", "1000"],
+                ["hecto", "h", "100"],
+                ["deca", "da", "10"],
+                ["deci", "d", "0.1"],
+                ["centi", "c", "0.01"],
+                ["milli", "m", "0.001"],
+            ],
+        },
+        [
+            ("paraphrase", "How many metres are there in a kilometre?"),
+            ("concept", "What does the start of the word millimetre mean?"),
+        ],
+    ),
+    Spec(
+        "melting_points",
+        "table",
+        "Melting points of metals",
+        {
+            "columns": ["Metal", "Melting point (°C)"],
+            "rows": [
+                ["Tin", "232"],
+                ["Lead", "327"],
+                ["Aluminium", "660"],
+                ["Silver", "962"],
+                ["Gold", "1064"],
+                ["Copper", "1085"],
+                ["Iron", "1538"],
+            ],
+        },
+        [("paraphrase", "At what temperature does copper turn liquid?"), ("number", "Which metal melts at 232 °C?")],
+    ),
 ]
 
 # ---------------------------------------------------------------- rendering
@@ -607,8 +1107,15 @@ def draw_line(fig: Figure, body: dict[str, Any]) -> None:
     ax.plot(positions, values, marker="o", color=PALETTE[3], linewidth=2.5)
     span = max(values) - min(values)
     for position, value in zip(positions, values, strict=True):
-        ax.text(position, value + span * 0.04, fmt(value), ha="center", va="bottom", fontsize=12,
-                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+        ax.text(
+            position,
+            value + span * 0.04,
+            fmt(value),
+            ha="center",
+            va="bottom",
+            fontsize=12,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+        )
     ax.set_xticks(positions, staggered(labels))
     ax.set_ylim(min(values) - span * 0.1, max(values) + span * 0.18)
     ax.set_xlim(-0.5, len(values) - 0.5)
@@ -622,8 +1129,13 @@ def draw_line(fig: Figure, body: dict[str, Any]) -> None:
 def draw_pie(fig: Figure, body: dict[str, Any]) -> None:
     labels, values = body["labels"], body["values"]
     ax = fig.add_axes((0.02, 0.04, 0.5, 0.8))
-    wedges, _ = ax.pie(values, colors=PALETTE[:len(values)], startangle=90, counterclock=False,
-                       wedgeprops={"edgecolor": "white", "linewidth": 1.5})
+    wedges, _ = ax.pie(
+        values,
+        colors=PALETTE[: len(values)],
+        startangle=90,
+        counterclock=False,
+        wedgeprops={"edgecolor": "white", "linewidth": 1.5},
+    )
     legend = [f"{label}: {fmt(value)}%" for label, value in zip(labels, values, strict=True)]
     ax.legend(wedges, legend, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=15, frameon=False)
 
@@ -646,8 +1158,9 @@ def wrap(text: str, width: int) -> str:
 def box_edge(center: Point, half: Point, toward: Point) -> np.ndarray:
     """Point where the ray from a box's center toward `toward` leaves the box (plus a small gap)."""
     start, direction = np.array(center), np.array(toward) - np.array(center)
-    scale = min(half[0] / abs(direction[0]) if direction[0] else np.inf,
-                half[1] / abs(direction[1]) if direction[1] else np.inf)
+    scale = min(
+        half[0] / abs(direction[0]) if direction[0] else np.inf, half[1] / abs(direction[1]) if direction[1] else np.inf
+    )
     return start + direction * scale + direction / np.linalg.norm(direction) * 1.0
 
 
@@ -683,17 +1196,26 @@ def draw_flow(fig: Figure, body: dict[str, Any]) -> None:
     lines = max(step.count("\n") + 1 for step in steps)
     half = (longest * 0.62 + 1.5, lines * 1.7 + 1.5)
     for index, (step, (x, y)) in enumerate(zip(steps, positions, strict=True)):
-        ax.add_patch(FancyBboxPatch((x - half[0], y - half[1]), 2 * half[0], 2 * half[1],
-                                    boxstyle="round,pad=0,rounding_size=1.5",
-                                    facecolor=PALETTE[index % len(PALETTE)], alpha=0.35, edgecolor="#333333"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - half[0], y - half[1]),
+                2 * half[0],
+                2 * half[1],
+                boxstyle="round,pad=0,rounding_size=1.5",
+                facecolor=PALETTE[index % len(PALETTE)],
+                alpha=0.35,
+                edgecolor="#333333",
+            )
+        )
         ax.text(x, y, step, ha="center", va="center", fontsize=13, linespacing=1.3)
     pairs = list(zip(positions, positions[1:], strict=False))
     if body["layout"] == "cycle":
         pairs.append((positions[-1], positions[0]))
     for start, end in pairs:
         tail, head = box_edge(start, half, end), box_edge(end, half, start)
-        ax.add_patch(FancyArrowPatch(tuple(tail), tuple(head), arrowstyle="-|>", mutation_scale=22,
-                                     linewidth=2, color="#333333"))
+        ax.add_patch(
+            FancyArrowPatch(tuple(tail), tuple(head), arrowstyle="-|>", mutation_scale=22, linewidth=2, color="#333333")
+        )
 
 
 def shape_patch(shape: tuple) -> Patch:
@@ -727,32 +1249,46 @@ def draw_labelled(fig: Figure, body: dict[str, Any]) -> None:
             ax.text(tx, ty, text, ha="center", va="center", fontsize=14, bbox=box)
             continue
         align = "right" if tx < point[0] - 0.5 else "left" if tx > point[0] + 0.5 else "center"
-        ax.annotate(text, xy=point, xytext=(tx, ty), ha=align, va="center", fontsize=14, bbox=box,
-                    arrowprops={"arrowstyle": "-", "linewidth": 1.3, "color": "#222222"})
+        ax.annotate(
+            text,
+            xy=point,
+            xytext=(tx, ty),
+            ha=align,
+            va="center",
+            fontsize=14,
+            bbox=box,
+            arrowprops={"arrowstyle": "-", "linewidth": 1.3, "color": "#222222"},
+        )
 
 
 def draw_timeline(fig: Figure, body: dict[str, Any]) -> None:
     ax = canvas_axes(fig)
     events = body["events"]
-    ax.add_patch(FancyArrowPatch((2, 33), (98, 33), arrowstyle="-|>", mutation_scale=25, linewidth=3,
-                                 color="#555555"))
+    ax.add_patch(FancyArrowPatch((2, 33), (98, 33), arrowstyle="-|>", mutation_scale=25, linewidth=3, color="#555555"))
     step = 92 / len(events)
     for index, (year, text) in enumerate(events):
         x = 4 + step * (index + 0.5)
         side = 1 if index % 2 == 0 else -1
         ax.add_patch(Circle((x, 33), 1.2, facecolor=PALETTE[index % len(PALETTE)], edgecolor="#333333"))
         ax.plot([x, x], [33 + side * 1.2, 33 + side * 8], color="#777777", linewidth=1.5)
-        ax.text(x, 33 + side * 10, year, ha="center", va="bottom" if side > 0 else "top", fontsize=15,
-                fontweight="bold")
-        ax.text(x, 33 + side * 16, wrap(text, 16), ha="center", va="bottom" if side > 0 else "top",
-                fontsize=13, linespacing=1.25)
+        ax.text(
+            x, 33 + side * 10, year, ha="center", va="bottom" if side > 0 else "top", fontsize=15, fontweight="bold"
+        )
+        ax.text(
+            x,
+            33 + side * 16,
+            wrap(text, 16),
+            ha="center",
+            va="bottom" if side > 0 else "top",
+            fontsize=13,
+            linespacing=1.25,
+        )
 
 
 def draw_table(fig: Figure, body: dict[str, Any]) -> None:
     ax = canvas_axes(fig)
     columns, rows = body["columns"], body["rows"]
-    widths = [max(len(str(cell)) for cell in [name] + [row[i] for row in rows]) + 3
-              for i, name in enumerate(columns)]
+    widths = [max(len(str(cell)) for cell in [name] + [row[i] for row in rows]) + 3 for i, name in enumerate(columns)]
     scale = min(94 / sum(widths), 2.6)
     widths = [width * scale for width in widths]
     row_height = min(7.0, 62 / (len(rows) + 1))
@@ -764,13 +1300,27 @@ def draw_table(fig: Figure, body: dict[str, Any]) -> None:
         fill = "#c5d9f1" if row_index == 0 else ("#f2f2f2" if row_index % 2 == 0 else "white")
         for width, cell in zip(widths, row, strict=True):
             ax.add_patch(Rectangle((x, y), width, row_height, facecolor=fill, edgecolor="#666666"))
-            ax.text(x + width / 2, y + row_height / 2, cell, ha="center", va="center", fontsize=fontsize,
-                    fontweight="bold" if row_index == 0 else "normal")
+            ax.text(
+                x + width / 2,
+                y + row_height / 2,
+                cell,
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                fontweight="bold" if row_index == 0 else "normal",
+            )
             x += width
 
 
-RENDERERS = {"bar": draw_bar, "line": draw_line, "pie": draw_pie, "flow": draw_flow,
-             "labelled": draw_labelled, "timeline": draw_timeline, "table": draw_table}
+RENDERERS = {
+    "bar": draw_bar,
+    "line": draw_line,
+    "pie": draw_pie,
+    "flow": draw_flow,
+    "labelled": draw_labelled,
+    "timeline": draw_timeline,
+    "table": draw_table,
+}
 
 
 def render(spec: Spec, path: Path) -> None:
@@ -801,8 +1351,7 @@ def all_specs() -> list[Spec]:
 def question_rows(specs: list[Spec]) -> list[dict[str, Any]]:
     """Per-image questions, then the group questions whose answer may be several images."""
     by_key = {spec.key: spec for spec in specs}
-    rows = [{"q": text, "a": spec.file, "category": category}
-            for spec in specs for category, text in spec.questions]
+    rows = [{"q": text, "a": spec.file, "category": category} for spec in specs for category, text in spec.questions]
     for group, extras in GROUP_EXTRAS.items():
         for category, text, entities in extras:
             files = [by_key[f"{group}:{entity}"].file for entity in entities]

@@ -60,8 +60,16 @@ def staggered(labels: list[str]) -> list[str]:
 def label(ax: Axes, text: str, point: tuple[float, float], at: tuple[float, float], size: int = 16) -> None:
     """A text label at `at` with a leader line to `point`; text left of its point is right-aligned."""
     align = "right" if at[0] < point[0] - 0.5 else "left" if at[0] > point[0] + 0.5 else "center"
-    ax.annotate(text, xy=point, xytext=at, ha=align, va="center", fontsize=size, bbox=LABEL_BOX,
-                arrowprops={"arrowstyle": "-", "linewidth": 1.4, "color": "#222222"})
+    ax.annotate(
+        text,
+        xy=point,
+        xytext=at,
+        ha=align,
+        va="center",
+        fontsize=size,
+        bbox=LABEL_BOX,
+        arrowprops={"arrowstyle": "-", "linewidth": 1.4, "color": "#222222"},
+    )
 
 
 def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], color: str = "#333333") -> None:
@@ -96,8 +104,15 @@ def temperature_toronto() -> None:
     ax = chart_axes(fig)
     ax.plot(range(12), values, marker="o", color=RED, linewidth=3)
     for month, value in enumerate(values):
-        ax.text(month, value + 1.2, f"{value:g}", ha="center", va="bottom", fontsize=14,
-                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+        ax.text(
+            month,
+            value + 1.2,
+            f"{value:g}",
+            ha="center",
+            va="bottom",
+            fontsize=14,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+        )
     ax.axhline(0, color="#999999", linewidth=1)
     ax.set_xticks(range(12), staggered(MONTHS))
     ax.set_ylim(-7, 27)
@@ -112,8 +127,9 @@ def atmosphere_pie() -> None:
     fig = new_figure("Composition of Earth's atmosphere")
     ax = fig.add_axes((0.02, 0.04, 0.5, 0.8))
     colors = [BLUE, ORANGE, GREEN, RED, "#b07aa1"]
-    wedges, _ = ax.pie(shares, colors=colors, startangle=90, counterclock=False,
-                       wedgeprops={"edgecolor": "white", "linewidth": 2})
+    wedges, _ = ax.pie(
+        shares, colors=colors, startangle=90, counterclock=False, wedgeprops={"edgecolor": "white", "linewidth": 2}
+    )
     legend = [f"{gas}: {share:g}%" for gas, share in zip(gases, shares, strict=True)]
     ax.legend(wedges, legend, loc="center left", bbox_to_anchor=(1.0, 0.55), fontsize=18, frameon=False)
     fig.text(0.55, 0.16, "Dry air, by volume", fontsize=16, color="#444444")
@@ -121,8 +137,16 @@ def atmosphere_pie() -> None:
 
 
 def boiling_points_table() -> None:
-    rows = [("Nitrogen", "-196"), ("Oxygen", "-183"), ("Acetone", "56"), ("Ethanol", "78"), ("Water", "100"),
-            ("Mercury", "357"), ("Table salt", "1465"), ("Iron", "2862")]
+    rows = [
+        ("Nitrogen", "-196"),
+        ("Oxygen", "-183"),
+        ("Acetone", "56"),
+        ("Ethanol", "78"),
+        ("Water", "100"),
+        ("Mercury", "357"),
+        ("Table salt", "1465"),
+        ("Iron", "2862"),
+    ]
     fig = new_figure("Boiling points of substances")
     ax = drawing_axes(fig)
     widths, height, left = (30.0, 30.0), 6.0, 20.0
@@ -132,8 +156,15 @@ def boiling_points_table() -> None:
         x = left
         for width, cell in zip(widths, row, strict=True):
             ax.add_patch(Rectangle((x, y), width, height, facecolor=fill, edgecolor="#666666"))
-            ax.text(x + width / 2, y + height / 2, cell, ha="center", va="center", fontsize=17,
-                    fontweight="bold" if index == 0 else "normal")
+            ax.text(
+                x + width / 2,
+                y + height / 2,
+                cell,
+                ha="center",
+                va="center",
+                fontsize=17,
+                fontweight="bold" if index == 0 else "normal",
+            )
             x += width
     ax.text(50, 1.5, "At normal air pressure (sea level)", ha="center", fontsize=15, color="#444444")
     save_png(fig, "boiling_points_table.png")
@@ -141,15 +172,24 @@ def boiling_points_table() -> None:
 
 def periodic_table_excerpt() -> None:
     elements = [  # (number, symbol, name, atomic mass, category colour)
-        (1, "H", "Hydrogen", "1.008", "#a5d6a7"), (2, "He", "Helium", "4.003", "#ce93d8"),
-        (3, "Li", "Lithium", "6.94", "#ef9a9a"), (4, "Be", "Beryllium", "9.012", "#ffcc80"),
-        (5, "B", "Boron", "10.81", "#b0bec5"), (6, "C", "Carbon", "12.011", "#a5d6a7"),
-        (7, "N", "Nitrogen", "14.007", "#a5d6a7"), (8, "O", "Oxygen", "15.999", "#a5d6a7"),
-        (9, "F", "Fluorine", "18.998", "#a5d6a7"), (10, "Ne", "Neon", "20.180", "#ce93d8"),
-        (11, "Na", "Sodium", "22.990", "#ef9a9a"), (12, "Mg", "Magnesium", "24.305", "#ffcc80"),
-        (13, "Al", "Aluminium", "26.982", "#90caf9"), (14, "Si", "Silicon", "28.085", "#b0bec5"),
-        (15, "P", "Phosphorus", "30.974", "#a5d6a7"), (16, "S", "Sulfur", "32.06", "#a5d6a7"),
-        (17, "Cl", "Chlorine", "35.45", "#a5d6a7"), (18, "Ar", "Argon", "39.95", "#ce93d8"),
+        (1, "H", "Hydrogen", "1.008", "#a5d6a7"),
+        (2, "He", "Helium", "4.003", "#ce93d8"),
+        (3, "Li", "Lithium", "6.94", "#ef9a9a"),
+        (4, "Be", "Beryllium", "9.012", "#ffcc80"),
+        (5, "B", "Boron", "10.81", "#b0bec5"),
+        (6, "C", "Carbon", "12.011", "#a5d6a7"),
+        (7, "N", "Nitrogen", "14.007", "#a5d6a7"),
+        (8, "O", "Oxygen", "15.999", "#a5d6a7"),
+        (9, "F", "Fluorine", "18.998", "#a5d6a7"),
+        (10, "Ne", "Neon", "20.180", "#ce93d8"),
+        (11, "Na", "Sodium", "22.990", "#ef9a9a"),
+        (12, "Mg", "Magnesium", "24.305", "#ffcc80"),
+        (13, "Al", "Aluminium", "26.982", "#90caf9"),
+        (14, "Si", "Silicon", "28.085", "#b0bec5"),
+        (15, "P", "Phosphorus", "30.974", "#a5d6a7"),
+        (16, "S", "Sulfur", "32.06", "#a5d6a7"),
+        (17, "Cl", "Chlorine", "35.45", "#a5d6a7"),
+        (18, "Ar", "Argon", "39.95", "#ce93d8"),
     ]
     columns = {1: [0, 7], 2: list(range(8)), 3: list(range(8))}  # period -> the 8 main-group columns used
     fig = new_figure("Periodic table: the first 18 elements")
@@ -173,29 +213,55 @@ def periodic_table_excerpt() -> None:
 def food_chain() -> None:
     fig = new_figure("A grassland food chain")
     ax = drawing_axes(fig)
-    items = [("Sun", "Energy source"), ("Grass", "Producer"), ("Grasshopper", "Primary consumer"),
-             ("Frog", "Secondary consumer"), ("Snake", "Tertiary consumer"), ("Hawk", "Top predator")]
+    items = [
+        ("Sun", "Energy source"),
+        ("Grass", "Producer"),
+        ("Grasshopper", "Primary consumer"),
+        ("Frog", "Secondary consumer"),
+        ("Snake", "Tertiary consumer"),
+        ("Hawk", "Top predator"),
+    ]
     colors = ["#fff176", "#c5e1a5", "#dcedc8", "#b2dfdb", "#ffe0b2", "#d7ccc8"]
     step, half_w, half_h = CANVAS_H / len(items), 11.0, 3.6
     for index, ((name, role), color) in enumerate(zip(items, colors, strict=True)):
         y = CANVAS_H - step * (index + 0.5)
-        ax.add_patch(FancyBboxPatch((36 - half_w, y - half_h), 2 * half_w, 2 * half_h,
-                                    boxstyle="round,pad=0,rounding_size=1.5", facecolor=color,
-                                    edgecolor="#333333"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (36 - half_w, y - half_h),
+                2 * half_w,
+                2 * half_h,
+                boxstyle="round,pad=0,rounding_size=1.5",
+                facecolor=color,
+                edgecolor="#333333",
+            )
+        )
         ax.text(36, y, name, ha="center", va="center", fontsize=18, fontweight="bold")
         ax.text(51, y, role, ha="left", va="center", fontsize=16)
         if index:
             arrow(ax, (36, y + step - half_h - 0.3), (36, y + half_h + 0.3))
-    ax.text(88, CANVAS_H / 2, "Each arrow shows\nenergy flowing\nfrom the food to\nthe animal that\neats it.",
-            ha="center", va="center", fontsize=15, linespacing=1.4)
+    ax.text(
+        88,
+        CANVAS_H / 2,
+        "Each arrow shows\nenergy flowing\nfrom the food to\nthe animal that\neats it.",
+        ha="center",
+        va="center",
+        fontsize=15,
+        linespacing=1.4,
+    )
     save_png(fig, "food_chain.png")
 
 
 def space_timeline() -> None:
-    events = [("1957", "Sputnik 1, first satellite"), ("1961", "Yuri Gagarin, first human in space"),
-              ("1969", "Apollo 11: first Moon landing"), ("1981", "First Space Shuttle flight"),
-              ("1990", "Hubble Space Telescope"), ("1998", "First module of the ISS"),
-              ("2012", "Curiosity rover lands on Mars"), ("2021", "James Webb Space Telescope")]
+    events = [
+        ("1957", "Sputnik 1, first satellite"),
+        ("1961", "Yuri Gagarin, first human in space"),
+        ("1969", "Apollo 11: first Moon landing"),
+        ("1981", "First Space Shuttle flight"),
+        ("1990", "Hubble Space Telescope"),
+        ("1998", "First module of the ISS"),
+        ("2012", "Curiosity rover lands on Mars"),
+        ("2021", "James Webb Space Telescope"),
+    ]
     fig = new_figure("Space exploration milestones")
     ax = drawing_axes(fig)
     arrow(ax, (1, 30), (99, 30), "#555555")
@@ -218,8 +284,13 @@ def water_cycle() -> None:
     ax = drawing_axes(fig)
     ax.add_patch(Rectangle((0, 0), 100, CANVAS_H, facecolor="#e3f2fd", edgecolor="none"))
     ax.add_patch(Polygon([(0, 0), (60, 0), (60, 12), (0, 12)], facecolor="#1e88e5", edgecolor="none"))
-    ax.add_patch(Polygon([(50, 0), (100, 0), (100, 34), (86, 44), (74, 30), (64, 20), (55, 12)],
-                         facecolor="#7cb342", edgecolor="none"))
+    ax.add_patch(
+        Polygon(
+            [(50, 0), (100, 0), (100, 34), (86, 44), (74, 30), (64, 20), (55, 12)],
+            facecolor="#7cb342",
+            edgecolor="none",
+        )
+    )
     ax.add_patch(Polygon([(82, 41), (86, 44), (90, 41.2)], facecolor="white", edgecolor="none"))
     ax.add_patch(Circle((10, 50), 6, facecolor="#fdd835", edgecolor="#f9a825", linewidth=2))
     for x, y, radius in [(52, 50, 4.5), (57, 53, 5.5), (63, 51, 5), (68, 49, 4)]:
@@ -273,10 +344,28 @@ def flower() -> None:
 def plant_cell() -> None:
     fig = new_figure("Parts of a plant cell")
     ax = drawing_axes(fig)
-    ax.add_patch(FancyBboxPatch((28, 5), 44, 50, boxstyle="round,pad=0,rounding_size=3", facecolor="#dcedc8",
-                                edgecolor="#33691e", linewidth=5))
-    ax.add_patch(FancyBboxPatch((29.5, 6.5), 41, 47, boxstyle="round,pad=0,rounding_size=2.5",
-                                facecolor="#f1f8e9", edgecolor="#8d6e63", linewidth=1.5))
+    ax.add_patch(
+        FancyBboxPatch(
+            (28, 5),
+            44,
+            50,
+            boxstyle="round,pad=0,rounding_size=3",
+            facecolor="#dcedc8",
+            edgecolor="#33691e",
+            linewidth=5,
+        )
+    )
+    ax.add_patch(
+        FancyBboxPatch(
+            (29.5, 6.5),
+            41,
+            47,
+            boxstyle="round,pad=0,rounding_size=2.5",
+            facecolor="#f1f8e9",
+            edgecolor="#8d6e63",
+            linewidth=1.5,
+        )
+    )
     ax.add_patch(Ellipse((50, 28), 26, 30, facecolor="#b3e5fc", edgecolor="#0277bd", linewidth=1.5))
     ax.add_patch(Circle((37, 46), 5, facecolor="#b39ddb", edgecolor="#4527a0"))
     ax.add_patch(Circle((37, 46), 1.8, facecolor="#5e35b1", edgecolor="none"))
@@ -292,8 +381,7 @@ def plant_cell() -> None:
     label(ax, "Cytoplasm", (68, 38), (82, 46))
     label(ax, "Mitochondrion", (62.5, 50), (78, 57))
     label(ax, "Chloroplast", (66, 30), (82, 27))
-    ax.text(86, 12, "Chloroplasts use\nsunlight to make\nfood for the plant", fontsize=14, ha="center",
-            va="center")
+    ax.text(86, 12, "Chloroplasts use\nsunlight to make\nfood for the plant", fontsize=14, ha="center", va="center")
     save_png(fig, "parts_of_a_plant_cell.png")
 
 
@@ -320,14 +408,29 @@ def electric_circuit() -> None:
     label(ax, "Wire", (50, 10), (50, 3))
     arrow(ax, (40, 10.8), (60, 10.8), RED)
     arrow(ax, (69.2, 44), (69.2, 38), RED)
-    ax.text(50, 30, "Electric current flows\nfrom + to - around\nthe closed loop", ha="center", va="center",
-            fontsize=16, color="#b71c1c")
+    ax.text(
+        50,
+        30,
+        "Electric current flows\nfrom + to - around\nthe closed loop",
+        ha="center",
+        va="center",
+        fontsize=16,
+        color="#b71c1c",
+    )
     save_png(fig, "simple_electric_circuit.png")
 
 
 def moon_phases() -> None:
-    names = ["New Moon", "Waxing crescent", "First quarter", "Waxing gibbous", "Full Moon", "Waning gibbous",
-             "Last quarter", "Waning crescent"]
+    names = [
+        "New Moon",
+        "Waxing crescent",
+        "First quarter",
+        "Waxing gibbous",
+        "Full Moon",
+        "Waning gibbous",
+        "Last quarter",
+        "Waning crescent",
+    ]
     fig = new_figure("Phases of the Moon")
     ax = drawing_axes(fig)
     lit, dark, radius = "#fff8d6", "#37474f", 8.0
@@ -368,9 +471,20 @@ def save_photos() -> None:
 
 
 def main() -> None:
-    drawings = [rainfall_lisbon, temperature_toronto, atmosphere_pie, boiling_points_table,
-                periodic_table_excerpt, food_chain, space_timeline, water_cycle, flower, plant_cell,
-                electric_circuit, moon_phases]
+    drawings = [
+        rainfall_lisbon,
+        temperature_toronto,
+        atmosphere_pie,
+        boiling_points_table,
+        periodic_table_excerpt,
+        food_chain,
+        space_timeline,
+        water_cycle,
+        flower,
+        plant_cell,
+        electric_circuit,
+        moon_phases,
+    ]
     for draw in drawings:
         draw()
     save_photos()
