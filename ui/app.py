@@ -200,4 +200,5 @@ def main() -> None:
         st.error(f"unexpected error: {type(error).__name__}: {error}")
 
 
-main()
+if __name__ == "__main__":  # streamlit runs the page as __main__; importing it (tests) runs nothing
+    main()
