@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from PIL import Image
 
@@ -163,9 +165,23 @@ def _from_pretrained(loader: Any, model_id: str, **kwargs: Any) -> Any:
     try:
         return loader.from_pretrained(model_id, local_files_only=True, **kwargs)
     except OSError:
-        if Path(model_id).exists():
+        if Path(model_id).exists() or not _hub_reachable():
             raise
     return loader.from_pretrained(model_id, **kwargs)
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """A quick connect to the model hub, so that an offline machine fails in seconds, not after retries."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def default_dtype() -> str:
