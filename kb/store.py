@@ -245,6 +245,19 @@ class Store:
             ).all()
         return [(int(row[0]), float(row[1])) for row in rows]
 
+    def texts_containing(self, substring: str) -> list[tuple[int, str]]:
+        """(image id, caption + OCR text) of the images whose text contains `substring`, any case (a LIKE scan)."""
+        pattern = substring.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT rowid, caption || char(10) || ocr_text FROM image_text_fts "
+                    "WHERE caption || char(10) || ocr_text LIKE :pattern ESCAPE '\\'"
+                ),
+                {"pattern": f"%{pattern}%"},
+            ).all()
+        return [(int(row[0]), str(row[1])) for row in rows]
+
     # --- writes -----------------------------------------------------------------------------------
 
     def add_image(
