@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ingest.pipeline import run
 from kb.config import Settings
 from kb.knowledge_base import KnowledgeBase
 from kb.vlm import Message, QwenVL
+from tests.conftest import draw_diagram
 
 CHARTS = {
     "lisbon_rain.png": ["Monthly rainfall in Lisbon", "Jan 100 mm", "Jul 5 mm", "Rainfall (mm)"],
@@ -25,13 +26,7 @@ LISBON_QUESTION = "How much rain falls in Lisbon in January?"
 
 
 def draw_chart(path: Path, lines: list[str]) -> None:
-    image = Image.new("RGB", (640, 360), "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=28)
-    for row, text in enumerate(lines):
-        draw.text((30, 30 + row * 70), text, fill="black", font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    draw_diagram(path, lines, size=(640, 360))
 
 
 def chart_png_bytes(path: Path, lines: list[str]) -> bytes:

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from ingest.pipeline import run as ingest
 from kb.eval_retrieval import METRICS, Question, evaluate, ndcg_at, recall_at, reciprocal_rank
 from kb.knowledge_base import KnowledgeBase
+from tests.conftest import draw_diagram
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,12 +40,7 @@ HOSTILE_QUERIES = [
 
 
 def draw(path: Path, lines: list[str]) -> None:
-    image = Image.new("RGB", (720, 360), "white")
-    canvas = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=28)
-    for row, text in enumerate(lines):
-        canvas.text((30, 30 + row * 60), text, fill="black", font=font)
-    image.save(path)
+    draw_diagram(path, lines, size=(720, 360))
 
 
 def rainfall_charts(folder: Path) -> Path:
