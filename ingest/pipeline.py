@@ -104,7 +104,7 @@ class Pipeline:
 
     def run(self, root: Path) -> IngestReport:
         root = root.resolve()
-        self.kb.index  # noqa: B018 - load (or repair, after a crash) the index before writing
+        self.kb.prepare_index()
         known_paths = self.kb.store.all_paths()
         known_failures = self.kb.store.all_failures()
         seen: set[str] = set()

@@ -82,6 +82,10 @@ class KnowledgeBase:
             self._index_stamp = stamp
         return self._index
 
+    def prepare_index(self) -> None:
+        """Load the index now (repairing it from the store after a crash), before any write touches it."""
+        _ = self.index
+
     def _load_index(self) -> VectorIndex:
         try:
             index = VectorIndex.load(self.settings.index_path)

@@ -54,10 +54,6 @@ class ImageRow(Base):
     def ocr_text(self) -> str:
         return "\n".join(line.text for line in self.lines)
 
-    @property
-    def caption_pending(self) -> bool:
-        return self.caption_model is None
-
     def vector(self) -> np.ndarray:
         return np.frombuffer(self.embedding, dtype=np.float32)
 
