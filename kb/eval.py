@@ -8,12 +8,21 @@ import json
 import logging
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 
+from tqdm import tqdm
+
+from kb.answer import Answer, Answerer, load_answer_model
 from kb.config import Settings
 from kb.errors import KBError
+from kb.eval_answers import evaluate_answers, format_answer_table, load_answer_questions
+from kb.eval_captions import compare, load_references, match_images
+from kb.eval_captions import format_table as format_captions_table
 from kb.eval_retrieval import evaluate, format_table, load_questions
 from kb.knowledge_base import KnowledgeBase
+from kb.vlm import VisionLanguageModel
 
 
 def default_kb_dir(images_dir: Path) -> Path:
@@ -22,28 +31,91 @@ def default_kb_dir(images_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"kb-eval-{digest}"
 
 
-def run_retrieval(args: argparse.Namespace) -> int:
+def images_folder(path: Path) -> Path:
+    """`path`, or the one-line error the CLI prints when it is not a folder."""
+    if not path.is_dir():
+        raise KBError(f"{path} is not a folder")
+    return path
+
+
+@contextmanager
+def ingested_kb(
+    images: Path, settings: Settings, *, quiet: bool, vlm: VisionLanguageModel | None = None
+) -> Iterator[KnowledgeBase]:
+    """The KB in settings.kb_dir, ingested (or updated) from `images` first; `vlm` captions new images if given."""
     from ingest.pipeline import run as ingest
 
-    if not args.images.is_dir():
-        raise KBError(f"{args.images} is not a folder")
-    questions = load_questions(args.questions)
-    settings = Settings.from_env(kb_dir=args.kb or default_kb_dir(args.images), vlm=args.vlm)
+    images_folder(images)
     kb = KnowledgeBase.open(settings)
     try:
-        ingest_report = ingest(kb, args.images, show_progress=not args.json)
-        if not args.json:
+        ingest_report = ingest(kb, images, vlm=vlm, show_progress=not quiet)
+        if not quiet:
             print(f"knowledge base {settings.kb_dir}: {ingest_report.summary()}", file=sys.stderr)
+        yield kb
+    finally:
+        kb.close()
+
+
+def run_retrieval(args: argparse.Namespace) -> int:
+    questions = load_questions(args.questions)
+    settings = Settings.from_env(kb_dir=args.kb or default_kb_dir(args.images), vlm=args.vlm)
+    with ingested_kb(args.images, settings, quiet=args.json) as kb:
 
         def search(question: str) -> list[set[str]]:
             return [{PurePath(path.path).name for path in hit.image.paths} for hit in kb.search(question, args.k_max)]
 
         report = evaluate(questions, search)
-    finally:
-        kb.close()
     report["kb"] = str(settings.kb_dir)
     if not args.json:
         print(format_table(report))
+    print(json.dumps(report))
+    return 0
+
+
+def run_answers(args: argparse.Namespace) -> int:
+    images_folder(args.images)  # before the model loads
+    questions = load_answer_questions(args.questions)
+    settings = Settings.from_env(kb_dir=args.kb or default_kb_dir(args.images), vlm=args.vlm)
+    vlm, note = load_answer_model(settings)
+    if note and not args.json:
+        print(note, file=sys.stderr)
+    with (
+        ingested_kb(args.images, settings, quiet=args.json, vlm=vlm) as kb,
+        tqdm(total=len(questions), unit="q", desc="answer", disable=args.json) as progress,
+    ):
+        answerer = Answerer(kb, vlm, unavailable_note=note)
+
+        def answer(question: str) -> Answer:
+            result = answerer.answer(question)
+            progress.update()
+            return result
+
+        report = evaluate_answers(questions, answer)
+    report = {"mode": "vlm" if vlm else "retrieval-only", "vlm": settings.vlm, "note": note, **report}
+    report["kb"] = str(settings.kb_dir)
+    if not args.json:
+        print(format_answer_table(report))
+    print(json.dumps(report))
+    return 0
+
+
+def run_captions(args: argparse.Namespace) -> int:
+    references = load_references(args.refs)
+    images, not_found = match_images(args.images, references)
+    if not_found and not args.json:
+        print(f"skipped {len(not_found)} of the images named in {args.refs}: not in {args.images}", file=sys.stderr)
+    settings = Settings.from_env()
+    report = compare(
+        args.models,
+        images,
+        references,
+        max_new_tokens=args.max_new_tokens or settings.caption_max_new_tokens,
+        settings=settings,
+        progress=(lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr)),
+    )
+    report["not_found"] = not_found
+    if not args.json:
+        print(format_captions_table(report))
     print(json.dumps(report))
     return 0
 
@@ -67,6 +139,56 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--k-max", type=int, default=10, help="hits read per question (default 10)")
     retrieval.add_argument("--json", action="store_true", help="print only the JSON report")
     retrieval.set_defaults(run=run_retrieval)
+
+    answers = commands.add_parser(
+        "answers",
+        help="citation accuracy, expected label/number match and abstention of answers over a question file",
+        description="Ingest (or update) a KB from --images, answer every question with the answer model (retrieval-"
+        "only when it cannot load, as `python -m kb ask` does), report overall and per category.",
+    )
+    answers.add_argument("--images", type=Path, required=True, help="folder of images the answers name")
+    answers.add_argument(
+        "--questions",
+        type=Path,
+        required=True,
+        help='JSON lines: {"q": ..., "a": name, [names] or null (not in the KB), "answer": label or number, '
+        '"category": ...}',
+    )
+    answers.add_argument(
+        "--kb", type=Path, help="knowledge base folder (default: <tmp>/kb-eval-<hash of --images>, reused across runs)"
+    )
+    answers.add_argument(
+        "--vlm",
+        help="answer model, which also captions new images: Hugging Face id or local path (default: KB_VLM or "
+        "Qwen/Qwen3-VL-2B-Instruct; none: retrieval-only answers)",
+    )
+    answers.add_argument("--json", action="store_true", help="print only the JSON report")
+    answers.set_defaults(run=run_answers)
+
+    captions = commands.add_parser(
+        "captions",
+        help="BLEU-4, METEOR, ROUGE-L, CIDEr, SPICE, seconds per image and peak memory of caption models",
+        description="Caption every image of --images that --refs names with each model (each in a fresh process, "
+        "one image per call, the ingest caption prompt) and score the captions with pycocoevalcap. METEOR and the "
+        "PTB tokenizer need Java; SPICE also needs Stanford CoreNLP, which is never downloaded: a metric that "
+        "cannot run is reported as unavailable, with the reason.",
+    )
+    captions.add_argument(
+        "--models", nargs="+", required=True, help="image-text-to-text models: Hugging Face ids or local folders"
+    )
+    captions.add_argument("--images", type=Path, required=True, help="folder of the images to caption")
+    captions.add_argument(
+        "--refs",
+        type=Path,
+        required=True,
+        help='reference captions, JSON: {"file name": ["caption", ...], ...} (names relative to --images), '
+        'or a list [{"image": name, "captions": [...]}, ...]',
+    )
+    captions.add_argument(
+        "--max-new-tokens", type=int, help="bound on each caption's length (default: KB_CAPTION_TOKENS, 96)"
+    )
+    captions.add_argument("--json", action="store_true", help="print only the JSON report")
+    captions.set_defaults(run=run_captions)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -24,20 +24,29 @@ class Question:
     category: str
 
 
+def read_records(path: Path) -> Iterator[tuple[str, dict]]:
+    """("path:line number", record) for every non-blank line of a JSON-lines file."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            yield f"{path}:{number}", json.loads(line)
+
+
+def file_names(answer: str | list[str] | None) -> frozenset[str]:
+    """The file names (not paths) in a question's "a": one name, a list of names, or none."""
+    names = [answer] if isinstance(answer, str) else list(answer or [])
+    return frozenset(PurePath(name).name for name in names)
+
+
 def load_questions(path: Path) -> list[Question]:
     """Read a JSON-lines file of {"q", "a": name or [names], "category"}; blank lines are skipped."""
     questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        answer = record.get("a")
-        names = [answer] if isinstance(answer, str) else list(answer or [])
+    for where, record in read_records(path):
+        names = file_names(record.get("a"))
         if not record.get("q") or not names:
-            raise ValueError(f"{path}:{number}: each line needs a non-empty 'q' and 'a'")
-        questions.append(
-            Question(record["q"], frozenset(PurePath(name).name for name in names), record.get("category") or "all")
-        )
+            raise ValueError(
+                f"{where}: each line needs a non-empty 'q' and 'a' (questions with no 'a' are for `kb.eval answers`)"
+            )
+        questions.append(Question(record["q"], names, record.get("category") or "all"))
     return questions
 
 

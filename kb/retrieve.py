@@ -91,15 +91,20 @@ STOPWORDS = frozenset(
         "many",
     ]
 )
-# Fused score = COVERAGE_WEIGHT * coverage + DENSE_WEIGHT * cosine. Tuned on data/eval (dense 0.5-2.0 all reached
-# Recall@5 >= 0.97; adding BM25 reciprocal ranks lowered Recall@1 at every weight, so BM25 only reports sparse_rank).
-COVERAGE_WEIGHT = 1.0  # IDF-weighted share of the question's known terms found verbatim in an image's text, 0..1
-DENSE_WEIGHT = 2.0  # cosine similarity of the question and the image's text embedding, about -0.2..0.9
+# Fused score = COVERAGE_WEIGHT * coverage + DENSE_WEIGHT * cosine, + LINE_WEIGHT * best line for the shortlist.
+# Tuned on data/eval by a grid search over the whole question file: dense 2.0-3.0 with line 0.5 all gave Recall@1 0.974
+# and Recall@5 1.0; line 1.0-2.0, dense 1.5 or 4.0 lost questions. Adding BM25 reciprocal ranks lowered Recall@1 at
+# every weight, so BM25 only reports sparse_rank.
+COVERAGE_WEIGHT = 1.0  # IDF-weighted share of all the question's terms found in an image's text, 0..1
+DENSE_WEIGHT = 2.5  # cosine similarity of the question and the image's text embedding, about -0.2..0.9
+LINE_WEIGHT = 0.5  # the same share, counting only terms found together on one OCR line ("Walk: 31%"), 0..1
+SHORTLIST = 20  # how many of the fused top images are re-scored with their best line
 DENSE_DEPTH = 200  # how deep the dense ranking is read; images below it count the shallowest similarity read
 CANDIDATES = 50  # how deep the BM25 ranking (reported as Hit.sparse_rank) is read
 SUFFIXES = ("ies", "es", "s", "ing", "ed")  # stripped when at least MIN_STEM characters remain
 MIN_STEM = 4
 OCR_SLIP_MIN = 5  # terms this long that match nothing are retried without their first or last character
+SUBSTRING_MIN = 5  # terms this long match inside glued OCR words ("Boilingpointofwater"); shorter ones at a word start
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,27 @@ def fts_query(question: str) -> str:
     return " OR ".join(phrase(term) for term in match_terms(question) if len(term) >= 3)
 
 
-def whole_token(term: str) -> str:
-    """A regex for a short term not inside a longer run of its edge characters' kind: "6b" in "Class6B", not "16b"."""
-    before = r"(?<!\d)" if term[0].isdigit() else r"(?<![^\W\d_])"
-    after = r"(?!\d)" if term[-1].isdigit() else r"(?![^\W\d_])"
-    return before + re.escape(term) + after
+WORD_START = r"(?:(?<![^\W\d_])|(?<=[a-z])(?=[A-Z]))"  # after a non-letter, or where lower case turns upper
+
+
+def token_pattern(term: str) -> re.Pattern[str]:
+    """A regex for a short term at a token start: "rest" in "Rest stop" or "MountEverest"... not in "forest".
+
+    Numbers must stand alone ("31" not in "316" or "2031"); a word starts after a non-letter or at a lower-to-upper case
+    change; a term that ends in a letter may run on into a glued word ("6b" in "Class 6Btravels")."""
+    before = r"(?<!\d)" if term[0].isdigit() else WORD_START
+    after = r"(?!\d)" if term[-1].isdigit() else ""
+    return re.compile(before + "(?i:" + re.escape(term) + ")" + after)
+
+
+def holds(text: str, term: str) -> bool:
+    """Whether a text holds a term the way `Retriever.images_with` looks for it."""
+    return term in text.lower() if len(term) >= SUBSTRING_MIN else token_pattern(term).search(text) is not None
+
+
+def best_line_coverage(image: ImageRow, weights: dict[str, float]) -> float:
+    """The largest weighted share of the question's terms found together on one OCR line (a label beside its value)."""
+    return max((sum(w for term, w in weights.items() if holds(line.text, term)) for line in image.lines), default=0.0)
 
 
 def idf(matching: int, total: int) -> float:
@@ -177,9 +198,9 @@ class Retriever:
         self.embedder = embedder
 
     def images_with(self, term: str) -> set[int]:
-        """Images whose text holds the term: a substring for three characters or more, else a whole token ("6a")."""
-        if len(term) < 3:
-            pattern = re.compile(whole_token(term), re.IGNORECASE)
+        """Images whose text holds the term: anywhere when it is long (glued OCR words), else at a token start."""
+        if len(term) < SUBSTRING_MIN:
+            pattern = token_pattern(term)
             return {image_id for image_id, text in self.store.texts_containing(term) if pattern.search(text)}
         limit = len(self.index)
         found = {image_id for image_id, _ in self.store.sparse_search(phrase(term), limit)}
@@ -190,17 +211,17 @@ class Retriever:
             }
         return found
 
-    def coverage(self, question: str) -> dict[int, float]:
-        """Per image, the IDF-weighted share of the question's terms (those found anywhere) its text contains."""
+    def term_weights(self, question: str) -> tuple[dict[str, float], dict[str, set[int]]]:
+        """Per term found in the KB, its IDF weight as a share of all the question's terms; and the images holding it.
+
+        Terms found nowhere still count in the whole, at the largest IDF: when most of a question is about something
+        the KB never mentions, the few words it does share (often by chance: "rest" in "Everest") say little."""
         total = len(self.index)
         postings = {term: self.images_with(term) for term in match_terms(question)}
-        weights = {term: idf(len(ids), total) for term, ids in postings.items() if ids}
-        norm = sum(weights.values())
-        scores: dict[int, float] = {}
-        for term, weight in weights.items():
-            for image_id in postings[term]:
-                scores[image_id] = scores.get(image_id, 0.0) + weight / norm
-        return scores
+        raw = {term: idf(len(ids), total) for term, ids in postings.items()}
+        norm = sum(raw.values())
+        weights = {term: weight / norm for term, weight in raw.items() if postings[term]}
+        return weights, postings
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         if not question.strip() or k <= 0 or len(self.index) == 0:
@@ -208,7 +229,11 @@ class Retriever:
         vector = self.embedder.encode([question])[0]
         similarities = dict(self.index.search(vector, max(DENSE_DEPTH, k)))
         floor = min(similarities.values(), default=0.0)
-        coverage = self.coverage(question)
+        weights, postings = self.term_weights(question)
+        coverage: dict[int, float] = {}
+        for term, weight in weights.items():
+            for image_id in postings[term]:
+                coverage[image_id] = coverage.get(image_id, 0.0) + weight
         sparse_ranks = {
             image_id: rank
             for rank, (image_id, _) in enumerate(self.store.sparse_search(fts_query(question), CANDIDATES))
@@ -217,8 +242,12 @@ class Retriever:
             image_id: COVERAGE_WEIGHT * coverage.get(image_id, 0.0) + DENSE_WEIGHT * similarities.get(image_id, floor)
             for image_id in similarities.keys() | coverage.keys()
         }
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        images = self.store.images(image_id for image_id, _ in ranked)
+        shortlist = sorted(fused, key=lambda image_id: (-fused[image_id], image_id))[: max(k, SHORTLIST)]
+        images = self.store.images(shortlist)
+        for image_id in shortlist:
+            if image_id in images:
+                fused[image_id] += LINE_WEIGHT * best_line_coverage(images[image_id], weights)
+        ranked = [(image_id, fused[image_id]) for image_id in sorted(shortlist, key=lambda i: (-fused[i], i))[:k]]
         hits = []
         for image_id, score in ranked:
             image = images.get(image_id)

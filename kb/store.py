@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from kb.ocr import OcrLine
+from kb.words import split_glued_words
 
 
 class Base(DeclarativeBase):
@@ -121,9 +122,9 @@ FTS_DDL = (
 
 
 def document_text(caption: str | None, ocr_lines: Sequence[OcrLine] | Sequence[LineRow]) -> str:
-    """The text that represents an image for retrieval: its description, then its OCR lines."""
+    """The text embedded for an image: its description, then its OCR lines with glued words split apart."""
     parts = [caption.strip()] if caption and caption.strip() else []
-    parts.extend(line.text for line in ocr_lines)
+    parts.extend(split_glued_words(line.text) for line in ocr_lines)
     return "\n".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""Generate the retrieval evaluation set: classroom charts and diagrams in images/ plus questions.jsonl."""
+"""Generate the evaluation sets: classroom charts and diagrams in images/, questions.jsonl and answers.jsonl."""
 
 from __future__ import annotations
 
@@ -1055,6 +1055,61 @@ SINGLES = [
     ),
 ]
 
+# ---------------------------------------------------------------- answers.jsonl: expected values, off-topic questions
+
+SINGLE_ANSWERS = [  # (spec key, question, expected label or number, exactly as the image prints it)
+    ("mountains", "How high is Lhotse, in metres?", 8516),
+    ("rivers", "How long is the Amazon river, in km?", 6400),
+    ("planets", "What is the diameter of Jupiter, in km?", 142984),
+    ("animal_speed", "How fast can a lion run, in km/h?", 80),
+    ("bean_plant", "How tall was the bean plant on day 12, in cm?", 7.5),
+    ("cooling", "What was the temperature of the cooling cup of water after 10 minutes?", 60),
+    ("co2", "How much carbon dioxide was in the air at Mauna Loa in 2020, in ppm?", 414),
+    ("earth_water", "What percentage of Earth's water is in the oceans?", 97.2),
+    ("body_elements", "What percentage of the human body's mass is oxygen?", 65),
+    ("atmosphere", "What percentage of Earth's atmosphere is nitrogen?", 78),
+    ("water_cycle", "In the water cycle, which stage comes after evaporation?", "Condensation"),
+    ("rock_cycle", "What kind of rock forms when magma cools?", "Igneous rock"),
+    ("butterfly", "Which stage of a butterfly's life comes straight after the egg?", "Caterpillar"),
+    ("ocean_food_chain", "Which animal eats seals in the ocean food chain?", "Orca"),
+    ("digestion", "In which organ of the digestive system is water absorbed?", "Large intestine"),
+    ("volcano", "What is the pool of molten rock under a volcano called?", "Magma chamber"),
+    ("eye", "Which part of the eye carries signals to the brain?", "Optic nerve"),
+    ("atmosphere_layers", "In which layer of the atmosphere is the ozone layer?", "Stratosphere"),
+    ("earth_layers", "About how hot is the Earth's inner core, in °C?", 5400),
+    ("flight", "In what year was the first supersonic flight?", 1947),
+    ("inventions", "In what year was the light bulb invented?", 1879),
+    ("space", "What was the name of the first satellite?", "Sputnik 1"),
+    ("rome", "Who became the first Roman emperor in 27 BC?", "Augustus"),
+    ("densities", "What is the density of ice, in g/cm³?", 0.92),
+    ("elements", "Which element has the symbol Ne?", "Neon"),
+    ("sound_speed", "How fast does sound travel through water, in m/s?", 1480),
+]
+OFF_TOPIC = [  # nothing in the collection is about these: the answer should be "not in the knowledge base"
+    "What is the capital of Australia?",
+    "How do I bake sourdough bread?",
+    "Who wrote Romeo and Juliet?",
+    "How do I reset my email password?",
+    "What is a good recipe for lasagna?",
+    "How do I restart a Kubernetes pod?",
+    "Who painted the Mona Lisa?",
+    "When is castling allowed in chess?",
+    "How much does a Tesla cost?",
+    "Which football club won the Champions League?",
+    "How do I knit a scarf?",
+    "What happens at the end of Hamlet?",
+    "What is the share price of Apple?",
+    "How do I tune a guitar?",
+    "Which vaccines does a puppy need?",
+]
+NEAR_MISS = [  # on the collection's topics, but the fact asked for is in no image
+    "How much rain falls in Paris in May?",
+    "What was the population of France in 1990?",
+    "Who won the science fair in 2018?",
+    "What is the melting point of platinum?",
+    "How fast can an elephant run?",
+]
+
 # ---------------------------------------------------------------- rendering
 
 
@@ -1359,6 +1414,71 @@ def question_rows(specs: list[Spec]) -> list[dict[str, Any]]:
     return rows
 
 
+def group_answers(by_key: dict[str, Spec]) -> list[tuple[str, str, str | float]]:
+    """(spec key, question, expected) on the near-duplicate groups, read from the data each image is drawn from."""
+    rows: list[tuple[str, str, str | float]] = []
+    for city, month in (("Lisbon", 2), ("London", 9), ("Sydney", 1), ("Reykjavik", 10), ("Nairobi", 3)):
+        question = f"How many mm of rain fall in {city} in {MONTH_NAMES[month]}?"
+        rows.append((f"rainfall:{city}", question, RAINFALL_MM[city][month]))
+    for country, year in (("Japan", "1990"), ("Brazil", "2010"), ("Egypt", "2020")):
+        question = f"What was the population of {country} in {year}, in millions?"
+        rows.append((f"population:{country}", question, POPULATION_MILLIONS[country][POPULATION_YEARS.index(year)]))
+    for city, month in (("Moscow", 0), ("Dubai", 6)):
+        question = f"What is the average temperature in {city} in {MONTH_NAMES[month]}, in °C?"
+        rows.append((f"temperature:{city}", question, TEMPERATURE_C[city][month]))
+    for year in ("2020", "2023"):
+        winner = by_key[f"fair:{year}"].body["rows"][0][1]
+        rows.append((f"fair:{year}", f"Who won first place at the {year} science fair?", winner))
+    winning_score = int(by_key["fair:2021"].body["rows"][0][3])
+    rows.append(("fair:2021", "What score did the winner of the 2021 science fair get?", winning_score))
+    for cls, mode, how in (("6B", "Walk", "walk to school"), ("7C", "Bus", "take the bus to school")):
+        share = by_key[f"travel:{cls}"].body["values"][TRAVEL_MODES.index(mode)]
+        rows.append((f"travel:{cls}", f"What percentage of Class {cls} {how}?", share))
+    for day in ("Monday", "Wednesday", "Friday"):
+        subject = by_key[f"timetable:{day}"].body["rows"][0][2]
+        rows.append((f"timetable:{day}", f"Which lesson does Class 5B have first on {day}?", subject))
+    return rows
+
+
+def visible_text(spec: Spec) -> str:
+    """Every string the renderer draws for a spec, lower-cased, one per line."""
+    body = spec.body
+    parts = [spec.title, body.get("axis", ""), body.get("xlabel", ""), *body.get("columns", []), *body.get("steps", [])]
+    parts += [label if isinstance(label, str) else label[0] for label in body.get("labels", [])]
+    parts += [fmt(value) for value in body.get("values", [])]
+    parts += [cell for row in body.get("rows", []) for cell in row]
+    parts += [text for event in body.get("events", []) for text in event]
+    return "\n".join(parts).lower()
+
+
+def answer_rows(specs: list[Spec]) -> list[dict[str, Any]]:
+    """Questions with an expected label or number (category: the image's kind), then ones the KB cannot answer."""
+    by_key = {spec.key: spec for spec in specs}
+    rows = []
+    for key, question, expected in group_answers(by_key) + SINGLE_ANSWERS:
+        spec = by_key[key]
+        printed = expected if isinstance(expected, str) else fmt(expected)
+        if printed.lower() not in visible_text(spec):
+            raise AssertionError(f"{spec.file} does not print the expected answer {printed!r} to {question!r}")
+        rows.append({"q": question, "a": spec.file, "answer": expected, "category": spec.kind})
+    rows += [{"q": question, "a": None, "category": "off-topic"} for question in OFF_TOPIC]
+    rows += [{"q": question, "a": None, "category": "near-miss"} for question in NEAR_MISS]
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def count_categories(rows: list[dict[str, Any]]) -> dict[str, int]:
+    categories: dict[str, int] = {}
+    for row in rows:
+        categories[row["category"]] = categories.get(row["category"], 0) + 1
+    return categories
+
+
 def main() -> None:
     IMAGE_DIR.mkdir(parents=True, exist_ok=True)
     for old in IMAGE_DIR.glob("*.png"):
@@ -1366,19 +1486,17 @@ def main() -> None:
     specs = all_specs()
     for spec in specs:
         render(spec, IMAGE_DIR / spec.file)
-    with open(HERE / "images.jsonl", "w", encoding="utf-8") as handle:
-        for spec in specs:
-            record = {"file": spec.file, "kind": spec.kind, "title": spec.title, "group": spec.group}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl(
+        HERE / "images.jsonl",
+        [{"file": spec.file, "kind": spec.kind, "title": spec.title, "group": spec.group} for spec in specs],
+    )
     rows = question_rows(specs)
-    with open(HERE / "questions.jsonl", "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    categories: dict[str, int] = {}
-    for row in rows:
-        categories[row["category"]] = categories.get(row["category"], 0) + 1
+    write_jsonl(HERE / "questions.jsonl", rows)
+    answers = answer_rows(specs)
+    write_jsonl(HERE / "answers.jsonl", answers)
     grouped = sum(spec.group is not None for spec in specs)
-    print(f"{len(specs)} images ({grouped} in near-duplicate groups), {len(rows)} questions: {categories}")
+    print(f"{len(specs)} images ({grouped} in near-duplicate groups), {len(rows)} questions: {count_categories(rows)}")
+    print(f"{len(answers)} answer questions: {count_categories(answers)}")
 
 
 if __name__ == "__main__":
