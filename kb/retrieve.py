@@ -1,4 +1,4 @@
-"""Question -> ranked images: IDF-weighted exact-term coverage, dense similarity and FTS5 BM25, fused per image."""
+"""Question -> ranked images: dense similarity, IDF-weighted term coverage and the best OCR line, fused per image."""
 
 from __future__ import annotations
 
@@ -94,13 +94,12 @@ STOPWORDS = frozenset(
 # Fused score = COVERAGE_WEIGHT * coverage + DENSE_WEIGHT * cosine, + LINE_WEIGHT * best line for the shortlist.
 # Tuned on data/eval by a grid search over the whole question file: dense 2.0-3.0 with line 0.5 all gave Recall@1 0.974
 # and Recall@5 1.0; line 1.0-2.0, dense 1.5 or 4.0 lost questions. Adding BM25 reciprocal ranks lowered Recall@1 at
-# every weight, so BM25 only reports sparse_rank.
+# every weight, so BM25 is not used.
 COVERAGE_WEIGHT = 1.0  # IDF-weighted share of all the question's terms found in an image's text, 0..1
 DENSE_WEIGHT = 2.5  # cosine similarity of the question and the image's text embedding, about -0.2..0.9
 LINE_WEIGHT = 0.5  # the same share, counting only terms found together on one OCR line ("Walk: 31%"), 0..1
 SHORTLIST = 20  # how many of the fused top images are re-scored with their best line
 DENSE_DEPTH = 200  # how deep the dense ranking is read; images below it count the shallowest similarity read
-CANDIDATES = 50  # how deep the BM25 ranking (reported as Hit.sparse_rank) is read
 SUFFIXES = ("ies", "es", "s", "ing", "ed")  # stripped when at least MIN_STEM characters remain
 MIN_STEM = 4
 OCR_SLIP_MIN = 5  # terms this long that match nothing are retried without their first or last character
@@ -109,12 +108,13 @@ SUBSTRING_MIN = 5  # terms this long match inside glued OCR words ("Boilingpoint
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved image: its fused score, its cosine similarity to the question, and its record."""
+    """One retrieved image: its fused score, its cosine similarity to the question, the share of the question's terms
+    its text holds (IDF-weighted, 0..1), and its record."""
 
     image: ImageRow
     score: float
     similarity: float
-    sparse_rank: int | None
+    coverage: float
 
     @property
     def image_id(self) -> int:
@@ -154,11 +154,6 @@ def match_terms(question: str) -> list[str]:
 def phrase(term: str) -> str:
     """An FTS5 string literal: any character is safe inside double quotes once quotes are doubled."""
     return '"' + term.replace('"', '""') + '"'
-
-
-def fts_query(question: str) -> str:
-    """An FTS5 MATCH expression: any content word, as a substring (trigram tokenizer); '' when none fits."""
-    return " OR ".join(phrase(term) for term in match_terms(question) if len(term) >= 3)
 
 
 WORD_START = r"(?:(?<![^\W\d_])|(?<=[a-z])(?=[A-Z]))"  # after a non-letter, or where lower case turns upper
@@ -234,10 +229,6 @@ class Retriever:
         for term, weight in weights.items():
             for image_id in postings[term]:
                 coverage[image_id] = coverage.get(image_id, 0.0) + weight
-        sparse_ranks = {
-            image_id: rank
-            for rank, (image_id, _) in enumerate(self.store.sparse_search(fts_query(question), CANDIDATES))
-        }
         fused = {
             image_id: COVERAGE_WEIGHT * coverage.get(image_id, 0.0) + DENSE_WEIGHT * similarities.get(image_id, floor)
             for image_id in similarities.keys() | coverage.keys()
@@ -256,5 +247,5 @@ class Retriever:
             similarity = similarities.get(image_id)
             if similarity is None:
                 similarity = float(vector @ image.vector())
-            hits.append(Hit(image=image, score=score, similarity=similarity, sparse_rank=sparse_ranks.get(image_id)))
+            hits.append(Hit(image=image, score=score, similarity=similarity, coverage=coverage.get(image_id, 0.0)))
         return hits

@@ -73,3 +73,9 @@ def test_a_word_inside_another_word_does_not_outrank_meaning(class_pies: Knowled
     # "rest" occurs inside "forest" only; the question is about getting to school
     hits = class_pies.search("Do the pupils of class 6B rest on the way to school?", 3)
     assert Path(hits[0].path).name == "class_6b.png"
+
+
+def test_coverage_is_the_share_of_the_question_terms_an_image_holds(class_pies: KnowledgeBase) -> None:
+    assert class_pies.search("class 6B bus", 1)[0].coverage == pytest.approx(1.0)
+    # "bus" is on two of three charts (a low IDF) and "zoo" on none: one common word is not a match
+    assert class_pies.search("Which bus goes to the zoo?", 1)[0].coverage < 0.5
