@@ -1,7 +1,9 @@
-"""FAISS vector index keyed by the store's image ids; a rebuildable cache saved atomically. The only faiss user."""
+"""FAISS vector index keyed by the store's image ids: exact while small, IVF when large; a cache saved atomically."""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -9,9 +11,27 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+log = logging.getLogger(__name__)
+
+# Collections up to this many vectors get an exact flat index (a few ms a query), larger ones IVF-Flat. Measured
+# by `python bench/retrieval_scale.py --n 5000 10000 20000 30000 50000 100000` (384-d, one query on one thread, 2
+# cores shared with other jobs): flat p50 0.4 ms at 10k, 1.3 ms at 20k, 2.2 ms at 30k, 3.7 ms at 50k (p99 9 ms),
+# 10.5 ms at 100k.
+# IVF-Flat has sqrt(n) lists and searches enough of them to scan about FLAT_MAX vectors per query, so a query never
+# costs much more than the largest flat search: every list just past the threshold (no recall cliff), a shrinking
+# share as the collection grows. At 1M vectors that is 50 of 1000 lists; `python bench/retrieval_scale.py --full`:
+# p50 4-9 ms (flat 95-181 ms), recall@10 0.9996, built in 24-38 s; with --spread 2 (hard for IVF) recall@10 0.933.
+FLAT_MAX = 50_000
+IVF_TRAIN_PER_LIST = 40  # k-means training points per list (faiss warns below 39); a random sample of the vectors
+
 
 class VectorIndex:
-    """Inner-product search over L2-normalised vectors; ids are `images.id` from the store."""
+    """Inner-product search over L2-normalised vectors; ids are `images.id` from the store.
+
+    `build` chooses the kind by size: `IndexIDMap2(IndexFlatIP)` up to `FLAT_MAX` vectors, above it an
+    `IndexIVFFlat` trained on a sample of the vectors it is built from. Both add and remove by id and round-trip
+    through `save`/`load`; `needs_rebuild` says when the collection has outgrown the kind it was built as.
+    """
 
     def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
         self.dim = dim
@@ -19,7 +39,11 @@ class VectorIndex:
 
     @classmethod
     def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
-        index = cls(dim)
+        """An index holding `vectors` under `ids`: exact up to `FLAT_MAX` vectors, IVF above."""
+        if len(ids) <= FLAT_MAX:
+            index = cls(dim)
+        else:
+            index = cls(dim, _trained_ivf(dim, np.ascontiguousarray(vectors, dtype=np.float32)))
         if len(ids):
             index.add(ids, vectors)
         return index
@@ -38,10 +62,32 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    @property
+    def kind(self) -> str:
+        """Either "flat" (exact) or "ivf" (approximate)."""
+        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
+
+    def describe(self) -> str:
+        """The kind with its search parameters, e.g. "ivf nlist=1000 nprobe=50"."""
+        if isinstance(self._index, faiss.IndexIVF):
+            return f"ivf nlist={self._index.nlist} nprobe={ivf_probes(len(self), self._index.nlist)}"
+        return "flat"
+
+    def needs_rebuild(self) -> bool:
+        """True when the collection has outgrown this index: a flat index past `FLAT_MAX` vectors, or an IVF index
+        whose collection fell under half of `FLAT_MAX` (exact is cheap again) or grew past 4x what its lists were
+        sized for. The margins keep a collection near a boundary from being rebuilt on every save.
+        """
+        if not isinstance(self._index, faiss.IndexIVF):
+            return len(self) > FLAT_MAX
+        return len(self) < FLAT_MAX // 2 or ivf_lists(len(self)) > 2 * self._index.nlist
+
     def ids(self) -> set[int]:
         if len(self) == 0:
             return set()
-        return {int(value) for value in faiss.vector_to_array(self._index.id_map)}
+        if isinstance(self._index, faiss.IndexIVF):
+            return set(_ivf_ids(self._index).tolist())
+        return set(faiss.vector_to_array(self._index.id_map).tolist())
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         id_array = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -59,7 +105,17 @@ class VectorIndex:
         if len(self) == 0 or k <= 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
-        scores, ids = self._index.search(query, min(k, len(self)))
+        params = None
+        if isinstance(self._index, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF(nprobe=ivf_probes(len(self), self._index.nlist))
+        # One thread per query: OpenMP makes a single query slower here, the more so while other processes hold a
+        # core. `bench/retrieval_scale.py --n 20000 100000 --search-threads 2` vs 1: flat p50 16 vs 0.8 ms at 20k.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._index.search(query, min(k, len(self)), params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def save(self, path: Path) -> None:
@@ -75,3 +131,35 @@ class VectorIndex:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+
+
+def ivf_lists(count: int) -> int:
+    """IVF list count for `count` vectors: sqrt(count), at most count / IVF_TRAIN_PER_LIST, at least 1."""
+    return max(1, min(int(math.sqrt(count)), count // IVF_TRAIN_PER_LIST))
+
+
+def ivf_probes(count: int, nlist: int) -> int:
+    """Lists an IVF search visits: enough to scan about FLAT_MAX of `count` vectors, between 1 and all."""
+    return max(1, min(nlist, math.ceil(FLAT_MAX * nlist / max(count, 1))))
+
+
+def _trained_ivf(dim: int, vectors: np.ndarray) -> faiss.IndexIVFFlat:
+    nlist = ivf_lists(len(vectors))
+    sample_size = min(len(vectors), nlist * IVF_TRAIN_PER_LIST)
+    sample = vectors[np.sort(np.random.default_rng(0).choice(len(vectors), sample_size, replace=False))]
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    log.info("training an IVF index: %d lists on %d of %d vectors", nlist, sample_size, len(vectors))
+    index.train(sample)
+    return index
+
+
+def _ivf_ids(index: faiss.IndexIVF) -> np.ndarray:
+    lists = index.invlists
+    parts = []
+    for list_no in range(lists.nlist):
+        size = lists.list_size(list_no)
+        if size:
+            pointer = lists.get_ids(list_no)
+            parts.append(faiss.rev_swig_ptr(pointer, size).copy())
+            lists.release_ids(list_no, pointer)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

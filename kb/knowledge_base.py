@@ -30,6 +30,7 @@ class KnowledgeBase:
         self._embedder = embedder
         self._index: VectorIndex | None = None
         self._index_stamp: tuple[int, int, int] | None = None
+        self._index_unsaved = False  # the in-memory index differs from the file (a writer's change or a rebuild)
         if embedder is not None:
             self._check_embedder(embedder)
 
@@ -78,6 +79,7 @@ class KnowledgeBase:
         """The vector index, reloaded when another process replaced the file, rebuilt when it disagrees."""
         stamp = _file_stamp(self.settings.index_path)
         if self._index is None or stamp != self._index_stamp:
+            self._index_unsaved = False
             self._index = self._load_index()
             self._index_stamp = stamp
         return self._index
@@ -99,20 +101,36 @@ class KnowledgeBase:
         return index
 
     def _rebuild_index(self) -> VectorIndex:
+        """A new index from the vectors in the store; unsaved until `save_index`."""
+        self._index_unsaved = True
         ids, vectors = self.store.vectors()
         dim = vectors.shape[1] if len(ids) else int(self.store.get_meta("embed_dim") or 0) or self.embedder.dim
         return VectorIndex.build(dim, ids, vectors)
 
     def save_index(self) -> None:
-        """Write the in-memory index to disk atomically (writers only, under `writer_lock`)."""
+        """Write the in-memory index to disk atomically if it changed (writers only, under `writer_lock`).
+
+        An index the collection has outgrown (`VectorIndex.needs_rebuild`: e.g. a flat index past `FLAT_MAX` vectors)
+        is first rebuilt from the store, which then holds the same vectors: callers save after each commit.
+        """
+        if self.index.needs_rebuild():
+            log.warning("%d vectors: rebuilding the vector index from the store", len(self.index))
+            self._index = self._rebuild_index()
+            log.warning("vector index rebuilt: %s", self._index.describe())
+        if not self._index_unsaved:
+            return
         self.index.save(self.settings.index_path)
         self._index_stamp = _file_stamp(self.settings.index_path)
+        self._index_unsaved = False
 
     def add_vector(self, image_id: int, vector: np.ndarray) -> None:
         self.index.add(np.array([image_id]), vector.reshape(1, -1))
+        self._index_unsaved = True
 
     def remove_vectors(self, image_ids: list[int]) -> None:
-        self.index.remove(image_ids)
+        if image_ids:
+            self.index.remove(image_ids)
+            self._index_unsaved = True
 
     def reindex(self) -> int:
         """Rebuild the index file from the vectors in the store; returns how many it holds."""
@@ -137,6 +155,7 @@ class KnowledgeBase:
         return {
             **counts,
             "vectors": index_count,
+            "index": self.index.describe() if index_count else "none",
             "embedder": self.store.get_meta("embedder"),
             "embed_dim": int(self.store.get_meta("embed_dim") or 0),
             "vlm": self.store.caption_models(),

@@ -33,6 +33,14 @@ def test_new_then_unchanged(kb, images_dir, ocr_engine):
     assert kb.check() == []
 
 
+def test_unchanged_rescan_leaves_the_index_file_alone(kb, settings, images_dir, ocr_engine):
+    ingest(kb, images_dir, ocr_engine)
+    before = settings.index_path.stat()
+    assert ingest(kb, images_dir, ocr_engine).unchanged == 5
+    after = settings.index_path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "an atomic save makes a new file"
+
+
 def test_ocr_lines_keep_text_box_and_confidence(kb, images_dir, ocr_engine):
     ingest(kb, images_dir, ocr_engine)
     hit = kb.search("boiling points of water", k=1)[0]
