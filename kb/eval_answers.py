@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.answer import Answer, cited_numbers
-from kb.eval_retrieval import file_names, read_records
+from kb.eval_retrieval import file_names, per_category, read_records
 
 NUMBER_TOLERANCE = 0.05  # a number in the answer matches when it is within 5% of the expected one
 METRICS = ("citation_accuracy", "answer_match", "label_match", "number_match", "false_abstention", "abstention")
@@ -123,22 +123,13 @@ def evaluate_answers(questions: Sequence[AnswerQuestion], answer: Callable[[str]
                     "text": result.text[:MISS_TEXT_CHARS],
                 }
             )
-    categories = sorted({question.category for question in questions})
     return {
         "questions": len(questions),
         "answerable": sum(question.answerable for question in questions),
         "unanswerable": sum(not question.answerable for question in questions),
         "modes": dict(sorted(modes.items())),
         "overall": mean_scores(rows),
-        "categories": {
-            category: {
-                "questions": sum(question.category == category for question in questions),
-                **mean_scores(
-                    [row for row, question in zip(rows, questions, strict=True) if question.category == category]
-                ),
-            }
-            for category in categories
-        },
+        "categories": per_category(questions, rows, mean_scores),
         "misses": misses,
     }
 

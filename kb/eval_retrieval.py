@@ -93,6 +93,17 @@ def mean_scores(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     return {metric: round(sum(row[metric] for row in rows) / len(rows), 4) if rows else 0.0 for metric in METRICS}
 
 
+def per_category(questions: Sequence, rows: Sequence[dict[str, float]], mean: Callable[[list], dict]) -> dict:
+    """{category: {"questions": n, **mean(rows of its questions)}}, categories sorted; rows align with questions."""
+    return {
+        category: {
+            "questions": sum(question.category == category for question in questions),
+            **mean([row for row, question in zip(rows, questions, strict=True) if question.category == category]),
+        }
+        for category in sorted({question.category for question in questions})
+    }
+
+
 def evaluate(questions: Sequence[Question], search: Callable[[str], Ranking]) -> dict:
     """Run every question through `search`; returns overall and per-category means plus the misses at rank 1."""
     rows: list[dict[str, float]] = []
@@ -105,19 +116,10 @@ def evaluate(questions: Sequence[Question], search: Callable[[str], Ranking]) ->
             misses.append(
                 {"q": question.q, "expected": sorted(question.answers), "top3": top, "category": question.category}
             )
-    categories = sorted({question.category for question in questions})
     return {
         "questions": len(questions),
         "overall": mean_scores(rows),
-        "categories": {
-            category: {
-                "questions": sum(question.category == category for question in questions),
-                **mean_scores(
-                    [row for row, question in zip(rows, questions, strict=True) if question.category == category]
-                ),
-            }
-            for category in categories
-        },
+        "categories": per_category(questions, rows, mean_scores),
         "misses": misses,
     }
 
