@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.answer import Answer, cited_numbers
-from kb.eval_retrieval import file_names, per_category, read_records
+from kb.eval_retrieval import category_table, file_names, per_category, read_records
 
 NUMBER_TOLERANCE = 0.05  # a number in the answer matches when it is within 5% of the expected one
 METRICS = ("citation_accuracy", "answer_match", "label_match", "number_match", "false_abstention", "abstention")
@@ -136,11 +136,4 @@ def evaluate_answers(questions: Sequence[AnswerQuestion], answer: Callable[[str]
 
 def format_answer_table(report: dict) -> str:
     """A plain-text table: one row per category, then the overall row; "-" where no question counts."""
-    header = f"{'category':<14}{'n':>5}" + "".join(f"{heading:>12}" for heading in HEADINGS)
-    lines = [header, "-" * len(header)]
-    rows = [(name, values["questions"], values) for name, values in report["categories"].items()]
-    rows.append(("overall", report["questions"], report["overall"]))
-    for name, count, values in rows:
-        cells = ("-" if values[metric] is None else f"{values[metric]:.3f}" for metric in METRICS)
-        lines.append(f"{name:<14}{count:>5}" + "".join(f"{cell:>12}" for cell in cells))
-    return "\n".join(lines)
+    return category_table(report, METRICS, HEADINGS, width=12)

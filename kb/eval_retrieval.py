@@ -126,10 +126,16 @@ def evaluate(questions: Sequence[Question], search: Callable[[str], Ranking]) ->
 
 def format_table(report: dict) -> str:
     """A plain-text table: one row per category, then the overall row."""
-    header = f"{'category':<14}{'n':>5}" + "".join(f"{metric:>11}" for metric in METRICS)
+    return category_table(report, METRICS, METRICS, width=11)
+
+
+def category_table(report: dict, metrics: Sequence[str], headings: Sequence[str], width: int) -> str:
+    """One row per category of `report`, then the overall row; "-" for a metric no question counts in (None)."""
+    header = f"{'category':<14}{'n':>5}" + "".join(f"{heading:>{width}}" for heading in headings)
     lines = [header, "-" * len(header)]
     rows = [(name, values["questions"], values) for name, values in report["categories"].items()]
     rows.append(("overall", report["questions"], report["overall"]))
     for name, count, values in rows:
-        lines.append(f"{name:<14}{count:>5}" + "".join(f"{values[metric]:>11.3f}" for metric in METRICS))
+        cells = ("-" if values[metric] is None else f"{values[metric]:.3f}" for metric in metrics)
+        lines.append(f"{name:<14}{count:>5}" + "".join(f"{cell:>{width}}" for cell in cells))
     return "\n".join(lines)
