@@ -92,7 +92,7 @@ def quantize_dynamic_int8(model: nn.Module) -> None:
     quantize_dynamic(model, {"lm_head": per_channel_dynamic_qconfig}, inplace=True)
 
 
-# name -> (dtype for QwenVL, None = the project's default; quantizer applied after loading, None = as loaded)
+# name -> (dtype for TransformersVLM, None = the project's default; quantizer applied after loading, None = as loaded)
 VARIANTS: dict[str, tuple[str | None, Callable[[nn.Module], None] | None]] = {
     "project": (None, None),
     "float32": ("float32", None),
@@ -146,11 +146,11 @@ def timed_generation(vlm: Any, clock: ForwardClock, conversation: list, tokens: 
     from transformers import LogitsProcessorList
 
     t0 = time.perf_counter()
-    inputs = vlm._inputs(conversation)  # image preprocessing counts towards the first token
+    inputs = vlm.prepare(conversation)  # image preprocessing counts towards the first token
     prompt_len = inputs["input_ids"].shape[1]
     forced = [] if reference is None else [ForceTokens(reference["tokens"], prompt_len)]
     clock.start()
-    out = vlm._run_generate(
+    out = vlm.generate_ids(
         inputs,
         tokens,
         min_new_tokens=tokens,
@@ -178,14 +178,14 @@ def agreement(logits: torch.Tensor, reference: torch.Tensor) -> dict:
 
 
 def run_variant(name: str, model_id: str, tokens: int, reps: int, work: Path) -> dict:
-    """Load as kb.vlm does, quantize, warm up, time `reps` generations; the last one's logits go to `work`."""
+    """Load as the transformers backend does, quantize, warm up, time `reps` generations; last logits to `work`."""
     from kb.config import Settings
-    from kb.prompts import CAPTION_PROMPT
-    from kb.vlm import QwenVL
+    from kb.models.transformers_vlm import TransformersVLM
+    from kb.models.vlm import CAPTION_PROMPT
 
     dtype, quantize = VARIANTS[name]
     t0 = time.perf_counter()
-    vlm = QwenVL(model_id, max_pixels=Settings().vlm_max_pixels, dtype=dtype)
+    vlm = TransformersVLM(model_id, max_pixels=Settings().vlm_max_pixels, dtype=dtype)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     if quantize is not None:
@@ -195,7 +195,7 @@ def run_variant(name: str, model_id: str, tokens: int, reps: int, work: Path) ->
     decode_bytes = weight_bytes(model.model.language_model.layers) + weight_bytes(model.lm_head)
     clock = ForwardClock(model)
     warm_up = [{"type": "image", "image": Image.new("RGB", (64, 64), "white")}, {"type": "text", "text": "Hi"}]
-    vlm._run_generate(vlm._inputs([[{"role": "user", "content": warm_up}]]), 2)  # untimed: kernels, caches
+    vlm.generate_ids(vlm.prepare([[{"role": "user", "content": warm_up}]]), 2)  # untimed: kernels, caches
     # The project's run picks the tokens; every other variant decodes the very same ones (teacher forcing).
     reference = None if name == "project" else torch.load(work / "project.pt")
     content = [{"type": "image", "image": make_images(1)[0]}, {"type": "text", "text": CAPTION_PROMPT}]

@@ -13,8 +13,8 @@ from PIL import Image
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from kb.config import Settings
-from kb.images import load_image
-from kb.ocr import OcrEngine
+from kb.media.images import load_image
+from kb.media.ocr import OcrEngine
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT_DIR / "data" / "samples"

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ingest.pipeline import run
 from kb.config import Settings
-from kb.embed import Embedder
+from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
-from kb.ocr import OcrEngine, OcrLine
+from kb.media.ocr import OcrEngine, OcrLine
+from kb.models.embed import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDE = 32  # pixels: a solid colour square, distinct per image, with no text for OCR to find

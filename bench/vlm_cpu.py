@@ -50,7 +50,7 @@ def build_twin(out_dir: Path, tiny_text: bool = False) -> Path:
         Qwen3VLProcessor,
     )
 
-    from kb.testing import write_tiny_qwen3_vl
+    from kb.testing.tiny_vlm import write_tiny_qwen3_vl
 
     if (out_dir / "twin.ok").exists():
         return out_dir
@@ -157,7 +157,7 @@ def make_images(count: int) -> list[Any]:
 
 def chat_messages() -> list[dict]:
     """The grounded-answer chat both sides answer: 3 retrieved sources, each with its image."""
-    from kb.prompts import SourceText, answer_messages
+    from kb.answer.prompts import SourceText, answer_messages
 
     sources = [
         SourceText(
@@ -299,8 +299,7 @@ def run_seed(twin: Path, n_images: int, tokens: int) -> dict:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor, TextIteratorStreamer
 
-    from kb.prompts import CAPTION_PROMPT
-    from kb.vlm import _fill_images
+    from kb.models.vlm import CAPTION_PROMPT, fill_images
 
     t0 = time.perf_counter()
     processor = AutoProcessor.from_pretrained(twin)
@@ -326,7 +325,7 @@ def run_seed(twin: Path, n_images: int, tokens: int) -> dict:
     ingest_calls = list(clock.calls)
     ingest_rss = peak_rss_gb()
 
-    inputs = inputs_for(_fill_images(chat_messages(), make_images(3)))
+    inputs = inputs_for(fill_images(chat_messages(), make_images(3)))
     streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
     clock.start()
     worker = threading.Thread(
@@ -357,27 +356,27 @@ def run_seed(twin: Path, n_images: int, tokens: int) -> dict:
 
 
 def run_project(twin: Path, n_images: int, tokens: int) -> dict:
-    """The project's ingest as users run it (QwenVL.describe with its defaults + RapidOCR) and its chat stream."""
+    """The project's ingest as users run it (TransformersVLM.describe, its defaults, RapidOCR) and its chat stream."""
     from kb.config import Settings
-    from kb.ocr import OcrEngine
-    from kb.vlm import QwenVL
+    from kb.media.ocr import OcrEngine
+    from kb.models.transformers_vlm import TransformersVLM
 
     settings = Settings()
     t0 = time.perf_counter()
-    vlm = QwenVL(str(twin), max_pixels=settings.vlm_max_pixels, caption_max_new_tokens=tokens)
+    vlm = TransformersVLM(str(twin), max_pixels=settings.vlm_max_pixels, caption_max_new_tokens=tokens)
     ocr = OcrEngine(max_side=settings.ocr_max_side)
     load_s = time.perf_counter() - t0
     vlm.model.generation_config.min_new_tokens = tokens  # same number of generated tokens as the seed side
     clock = ForwardClock(vlm.model)
     images = make_images(n_images)
 
-    original = vlm._run_generate
+    original = vlm.generate_ids
 
     def clocked(*args: Any, **kwargs: Any) -> Any:
         clock.start()
         return original(*args, **kwargs)
 
-    vlm._run_generate = clocked  # type: ignore[method-assign]  # timing only; the call itself is unchanged
+    vlm.generate_ids = clocked  # type: ignore[method-assign]  # timing only; the call itself is unchanged
     t0 = time.perf_counter()
     vlm.describe(images)
     lines = [ocr.read(image) for image in images]

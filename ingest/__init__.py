@@ -1,1 +1,1 @@
-"""Command-line ingestion of an image folder into a knowledge base."""
+"""python -m ingest: a thin command-line shim over `kb ingest`."""

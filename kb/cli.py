@@ -1,4 +1,4 @@
-"""python -m kb search | ask | stats | reindex | check: the command-line contract other tools rely on."""
+"""python -m kb ingest | search | ask | stats | reindex | check: the command-line contract other tools rely on."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-from kb.answer import Answer, Answerer, load_answer_model
+from kb.answer.answerer import Answer, Answerer, load_answer_model
 from kb.config import Settings
 from kb.errors import KBError
+from kb.ingest.pipeline import run as ingest_folder
 from kb.knowledge_base import KnowledgeBase
-from kb.retrieve import Hit
+from kb.retrieval.search import Hit
 
 
 def hit_json(hit: Hit) -> dict:
@@ -23,8 +24,29 @@ def hit_json(hit: Hit) -> dict:
         "image_id": hit.image_id,
         "caption": hit.image.caption,
         "ocr_text": hit.image.ocr_text,
-        "paths": [row.path for row in hit.image.paths],
+        "paths": list(hit.image.paths),
     }
+
+
+def positive_int(value: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
+
+
+def cmd_ingest(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    try:
+        report = ingest_folder(kb, args.images_dir, recaption=args.recaption, show_progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("interrupted: what was committed is kept; run again to finish", file=sys.stderr)
+        return 130
+    print(report.summary())
+    return 0
 
 
 def cmd_search(kb: KnowledgeBase, args: argparse.Namespace) -> int:
@@ -111,15 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--kb", type=Path, help="knowledge base folder (default: $KB_HOME or ./data/kb)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_ingest_parser(commands.add_parser("ingest", help="add a folder of images to the knowledge base"))
 
     search = commands.add_parser("search", parents=[common], help="find the images that match each query")
-    search.add_argument("--k", type=int, default=5, help="images per query (default 5)")
+    search.add_argument("--k", type=positive_int, default=5, help="images per query (default 5)")
     search.add_argument("query", nargs="+")
     search.set_defaults(handler=cmd_search)
 
     ask = commands.add_parser("ask", parents=[common], help="answer a question from the images, citing them")
     ask.add_argument("--vlm", help="answer model: Hugging Face id, local path, or none (default: $KB_VLM or Qwen3-VL)")
-    ask.add_argument("--k", type=int, default=None, help="source images passed to the model (default: $KB_TOP_K or 3)")
+    ask.add_argument(
+        "--k", type=positive_int, default=None, help="source images passed to the model (default: $KB_TOP_K or 3)"
+    )
     ask.add_argument("question", nargs="+")
     ask.set_defaults(handler=cmd_ask)
 
@@ -133,12 +158,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def add_ingest_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments of `python -m kb ingest`, shared with `python -m ingest`."""
+    parser.add_argument("images_dir", type=Path, help="folder of images (searched recursively)")
+    parser.add_argument("--kb", type=Path, help="knowledge base folder (default: $KB_HOME or ./data/kb)")
+    parser.add_argument("--vlm", help="captioning model: Hugging Face id or local path, or 'none' for OCR only")
+    parser.add_argument("--recaption", action="store_true", help="redo captions made with another model or settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=cmd_ingest)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command; a KBError (bad setting, missing KB, locked KB...) becomes one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    settings = Settings.from_env(kb_dir=args.kb, vlm=getattr(args, "vlm", None))
+    ingesting = args.handler is cmd_ingest
+    if ingesting and not args.images_dir.is_dir():
+        print(f"error: {args.images_dir} is not a folder", file=sys.stderr)
+        return 2
     try:
-        kb = KnowledgeBase.open(settings, create=False)
+        settings = Settings.from_env(kb_dir=args.kb, vlm=getattr(args, "vlm", None))
+        kb = KnowledgeBase.open(settings, create=ingesting)
         try:
             return args.handler(kb, args)
         finally:
@@ -146,3 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except KBError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))

@@ -1,4 +1,4 @@
-"""Settings for a knowledge base: paths, model ids and budgets, with KB_* environment overrides."""
+"""Settings for a knowledge base: paths, model ids and budgets, with KB_* environment overrides checked on read."""
 
 from __future__ import annotations
 
@@ -6,13 +6,29 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kb.errors import SettingsError
+
 DEFAULT_VLM = "Qwen/Qwen3-VL-2B-Instruct"
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """The whole number in environment variable `name` (default when unset or empty); SettingsError if invalid."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not valid: expected a whole number >= {minimum}") from None
+    if number < minimum:
+        raise SettingsError(f"{name}={value!r} is not valid: expected a whole number >= {minimum}")
+    return number
+
+
+def env_text(name: str, default: str) -> str:
+    """The text in environment variable `name`, or `default` when unset or blank."""
+    return os.environ.get(name, "").strip() or default
 
 
 @dataclass(frozen=True)
@@ -20,7 +36,7 @@ class Settings:
     """Everything a knowledge base needs to know; build with `Settings.from_env(...)`."""
 
     kb_dir: Path = Path("data/kb")  # KB_HOME: where kb.sqlite and the FAISS index live
-    vlm: str = DEFAULT_VLM  # KB_VLM: Hugging Face id or local path of the captioning/answer model; "none" = off
+    vlm: str = DEFAULT_VLM  # KB_VLM: backend spec (Hugging Face id, local path, scheme:target) or "none" = off
     embed_model: str = DEFAULT_EMBED_MODEL  # KB_EMBED_MODEL: sentence-transformers model id or path
     vlm_max_pixels: int = 448 * 448  # KB_VLM_MAX_PIXELS: visual-token budget per image (448x448 = 196 tokens)
     caption_max_new_tokens: int = 96  # KB_CAPTION_TOKENS: bound on one description's length
@@ -44,17 +60,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, kb_dir: str | Path | None = None, vlm: str | None = None) -> Settings:
-        """Defaults, then KB_* environment variables, then explicit arguments (from the CLI)."""
+        """Defaults, then KB_* environment variables, then explicit arguments (from the CLI).
+
+        Raises SettingsError naming the variable when a value is invalid.
+        """
         settings = cls(
-            kb_dir=Path(os.environ.get("KB_HOME") or cls.kb_dir),
-            vlm=os.environ.get("KB_VLM") or DEFAULT_VLM,
-            embed_model=os.environ.get("KB_EMBED_MODEL") or DEFAULT_EMBED_MODEL,
-            vlm_max_pixels=_env_int("KB_VLM_MAX_PIXELS", cls.vlm_max_pixels),
-            caption_max_new_tokens=_env_int("KB_CAPTION_TOKENS", cls.caption_max_new_tokens),
-            answer_max_new_tokens=_env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),
-            max_image_pixels=_env_int("KB_MAX_IMAGE_PIXELS", cls.max_image_pixels),
-            max_file_bytes=_env_int("KB_MAX_FILE_BYTES", cls.max_file_bytes),
-            top_k=_env_int("KB_TOP_K", cls.top_k),
+            kb_dir=Path(env_text("KB_HOME", str(cls.kb_dir))),
+            vlm=env_text("KB_VLM", DEFAULT_VLM),
+            embed_model=env_text("KB_EMBED_MODEL", DEFAULT_EMBED_MODEL),
+            vlm_max_pixels=env_int("KB_VLM_MAX_PIXELS", cls.vlm_max_pixels, minimum=32 * 32),
+            caption_max_new_tokens=env_int("KB_CAPTION_TOKENS", cls.caption_max_new_tokens),
+            answer_max_new_tokens=env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),
+            max_image_pixels=env_int("KB_MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            max_file_bytes=env_int("KB_MAX_FILE_BYTES", cls.max_file_bytes),
+            top_k=env_int("KB_TOP_K", cls.top_k),
         )
         if kb_dir is not None:
             settings = replace(settings, kb_dir=Path(kb_dir))

@@ -19,3 +19,7 @@ class EmbedderMismatchError(KBError):
 
 class KBLockedError(KBError):
     """Another process is already writing to this knowledge base."""
+
+
+class SettingsError(KBError):
+    """An invalid setting (a KB_* variable or an option); the message names it and says what it expects."""

@@ -1,4 +1,4 @@
-"""FAISS vector index keyed by the store's image ids: exact while small, IVF when large; a cache saved atomically."""
+"""FAISS index keyed by the store's image ids: exact while small, IVF when large; thread-safe, saved atomically."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import faiss
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 # p50 4-9 ms (flat 95-181 ms), recall@10 0.9996, built in 24-38 s; with --spread 2 (hard for IVF) recall@10 0.933.
 FLAT_MAX = 50_000
 IVF_TRAIN_PER_LIST = 40  # k-means training points per list (faiss warns below 39); a random sample of the vectors
+# Searches are single queries, which OpenMP makes slower here, the more so while other processes hold a core:
+# `bench/retrieval_scale.py --n 20000 100000 --search-threads 2` vs 1 gave flat p50 16 vs 0.8 ms at 20k. Set once for
+# the process when this module (the only one that imports faiss) is imported, never per query.
+SEARCH_THREADS = 1
+faiss.omp_set_num_threads(SEARCH_THREADS)
 
 
 class VectorIndex:
@@ -30,12 +36,14 @@ class VectorIndex:
 
     `build` chooses the kind by size: `IndexIDMap2(IndexFlatIP)` up to `FLAT_MAX` vectors, above it an
     `IndexIVFFlat` trained on a sample of the vectors it is built from. Both add and remove by id and round-trip
-    through `save`/`load`; `needs_rebuild` says when the collection has outgrown the kind it was built as.
+    through `save`/`load`; `needs_rebuild` says when the collection has outgrown the kind it was built as. Any number
+    of threads may search while another adds or removes: a lock makes each call whole.
     """
 
     def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
         self.dim = dim
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._lock = threading.RLock()
 
     @classmethod
     def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
@@ -83,39 +91,38 @@ class VectorIndex:
         return len(self) < FLAT_MAX // 2 or ivf_lists(len(self)) > 2 * self._index.nlist
 
     def ids(self) -> set[int]:
-        if len(self) == 0:
-            return set()
-        if isinstance(self._index, faiss.IndexIVF):
-            return set(_ivf_ids(self._index).tolist())
-        return set(faiss.vector_to_array(self._index.id_map).tolist())
+        with self._lock:
+            if len(self) == 0:
+                return set()
+            if isinstance(self._index, faiss.IndexIVF):
+                return set(_ivf_ids(self._index).tolist())
+            return set(faiss.vector_to_array(self._index.id_map).tolist())
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under ids, replacing any vectors those ids had."""
         id_array = np.asarray(ids, dtype=np.int64).reshape(-1)
         vector_array = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(id_array), self.dim)
-        self.remove(id_array)
-        self._index.add_with_ids(vector_array, id_array)
+        with self._lock:
+            self.remove(id_array)
+            self._index.add_with_ids(vector_array, id_array)
 
-    def remove(self, ids: np.ndarray | list[int]) -> None:
-        id_array = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if len(id_array) and len(self):
-            self._index.remove_ids(id_array)
+    def remove(self, ids: np.ndarray | list[int] | set[int]) -> None:
+        id_array = np.fromiter(ids, dtype=np.int64) if isinstance(ids, set) else np.asarray(ids, dtype=np.int64)
+        id_array = id_array.reshape(-1)
+        with self._lock:
+            if len(id_array) and len(self):
+                self._index.remove_ids(id_array)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(id, cosine similarity) of the k nearest vectors, best first."""
-        if len(self) == 0 or k <= 0:
-            return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dim)
-        params = None
-        if isinstance(self._index, faiss.IndexIVF):
-            params = faiss.SearchParametersIVF(nprobe=ivf_probes(len(self), self._index.nlist))
-        # One thread per query: OpenMP makes a single query slower here, the more so while other processes hold a
-        # core. `bench/retrieval_scale.py --n 20000 100000 --search-threads 2` vs 1: flat p50 16 vs 0.8 ms at 20k.
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
+        with self._lock:
+            if len(self) == 0 or k <= 0:
+                return []
+            params = None
+            if isinstance(self._index, faiss.IndexIVF):
+                params = faiss.SearchParametersIVF(nprobe=ivf_probes(len(self), self._index.nlist))
             scores, ids = self._index.search(query, min(k, len(self)), params=params)
-        finally:
-            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def save(self, path: Path) -> None:
@@ -124,7 +131,8 @@ class VectorIndex:
         handle, temporary = tempfile.mkstemp(prefix=".vectors-", suffix=".tmp", dir=path.parent)
         os.close(handle)
         try:
-            faiss.write_index(self._index, temporary)
+            with self._lock:
+                faiss.write_index(self._index, temporary)
             with open(temporary, "rb") as written:
                 os.fsync(written.fileno())
             os.replace(temporary, path)

@@ -1,36 +1,56 @@
-"""KnowledgeBase.open(settings): the one place that builds the store, index and embedder and keeps them agreeing."""
+"""KnowledgeBase.open(settings): builds store, index and embedder; owns every write that must keep them agreeing."""
 
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from kb.config import Settings
-from kb.embed import Embedder
 from kb.errors import EmbedderMismatchError, KBError, KBLockedError
 from kb.index import VectorIndex
-from kb.retrieve import Hit, Retriever
-from kb.store import Store
+from kb.models.embed import Embedder
+from kb.retrieval.search import Hit, Retriever
+from kb.storage.base import Store
+from kb.storage.records import NewImage
+from kb.storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
+# Index save policy for writers: the index file is a cache of the vectors in the store (a reader catches a lagging
+# file up from them), so a run saves it at its end and in between only after SAVE_EVERY_SHARE of the index's size in
+# changes (at least SAVE_EVERY_MIN) or SAVE_EVERY_SECONDS with changes pending. Bytes written per image then stay flat
+# as a collection grows, instead of rewriting the whole file after each image (`python bench/index_writes.py`).
+SAVE_EVERY_MIN = 200
+SAVE_EVERY_SHARE = 0.25
+SAVE_EVERY_SECONDS = 300.0
+INDEX_SEQUENCE_KEY = "index_vector_seq"  # meta: the store's vector sequence number the saved index file holds
+
 
 class KnowledgeBase:
-    """A knowledge base folder: kb.sqlite (truth), vectors.faiss (cache of the vectors in kb.sqlite)."""
+    """A knowledge base folder: kb.sqlite (truth), vectors.faiss (cache of the vectors in kb.sqlite).
+
+    Safe to share between threads for searching; one process at a time writes (`writer_lock`).
+    """
 
     def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = store
         self._embedder = embedder
         self._index: VectorIndex | None = None
-        self._index_stamp: tuple[int, int, int] | None = None
-        self._index_unsaved = False  # the in-memory index differs from the file (a writer's change or a rebuild)
+        self._index_stamp: tuple[int, int, int] | None = None  # the index file this process last read or wrote
+        self._store_state: tuple[int, int] | None = None  # the store's vector state the in-memory index holds
+        self._unsaved_changes = 0  # changes in the in-memory index not yet in the file
+        self._last_save = time.monotonic()
+        self._index_lock = threading.RLock()
+        self._embedder_lock = threading.Lock()
         if embedder is not None:
             self._check_embedder(embedder)
 
@@ -41,10 +61,12 @@ class KnowledgeBase:
             raise KBError(f"no knowledge base at {settings.kb_dir}: run `python -m ingest IMAGES_DIR --kb ...` first")
         try:
             settings.kb_dir.mkdir(parents=True, exist_ok=True)
-            store = Store(settings.db_path)
+            store = SqliteStore(settings.db_path)
         except OSError as error:
             raise KBError(f"cannot create the knowledge base folder {settings.kb_dir}: {error.strerror}") from error
-        except Exception as error:  # sqlalchemy.exc.OperationalError and friends: unwritable or not a database
+        except KBError:
+            raise
+        except Exception as error:  # sqlite3 / sqlalchemy errors: unwritable or not a database
             raise KBError(f"cannot open the knowledge base database {settings.db_path}: {error}") from error
         return cls(settings, store, embedder)
 
@@ -55,11 +77,12 @@ class KnowledgeBase:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            embedder = Embedder(self.settings.embed_model)
-            self._check_embedder(embedder)
-            self._embedder = embedder
-        return self._embedder
+        with self._embedder_lock:
+            if self._embedder is None:
+                embedder = Embedder(self.settings.embed_model)
+                self._check_embedder(embedder)
+                self._embedder = embedder
+            return self._embedder
 
     def _check_embedder(self, embedder: Embedder) -> None:
         recorded_name = self.store.get_meta("embedder")
@@ -76,16 +99,19 @@ class KnowledgeBase:
 
     @property
     def index(self) -> VectorIndex:
-        """The vector index, reloaded when another process replaced the file, rebuilt when it disagrees."""
-        stamp = _file_stamp(self.settings.index_path)
-        if self._index is None or stamp != self._index_stamp:
-            self._index_unsaved = False
-            self._index = self._load_index()
-            self._index_stamp = stamp
-        return self._index
+        """The vector index, up to date with the store: reloaded when another process replaced the file, caught up
+        from the store's vectors when the store moved on, rebuilt only when the file is missing or unreadable."""
+        with self._index_lock:
+            stamp = _file_stamp(self.settings.index_path)
+            if self._index is None or (stamp != self._index_stamp and not self._unsaved_changes):
+                self._index = self._load_index()
+                self._index_stamp = stamp
+            elif self.store.vector_state() != self._store_state:
+                self._catch_up(self._index, self._store_state[0] if self._store_state else 0)
+            return self._index
 
     def prepare_index(self) -> None:
-        """Load the index now (repairing it from the store after a crash), before any write touches it."""
+        """Load the index now (catching it up with the store after a crash), before any write touches it."""
         _ = self.index
 
     def _load_index(self) -> VectorIndex:
@@ -95,54 +121,103 @@ class KnowledgeBase:
             if self.store.image_ids():
                 log.warning("%s; rebuilding it from the store", error)
             return self._rebuild_index()
-        if index.ids() != set(self.store.image_ids()):
-            log.warning("the vector index disagrees with the store; rebuilding it in memory")
-            return self._rebuild_index()
+        saved_sequence = int(self.store.get_meta(INDEX_SEQUENCE_KEY) or 0)
+        self._catch_up(index, saved_sequence)
         return index
+
+    def _catch_up(self, index: VectorIndex, since_sequence: int) -> None:
+        """Bring `index` up to the store: add vectors written after `since_sequence`, drop ids the store lost."""
+        state = self.store.vector_state()
+        ids, vectors = self.store.vectors_since(since_sequence)
+        if len(ids):
+            if vectors.shape[1] != index.dim:
+                raise KBError(f"the vector index has {index.dim} dimensions, the store {vectors.shape[1]}")
+            index.add(ids, vectors)
+        gone = index.ids() - set(self.store.image_ids()) if len(index) != state[1] else set()
+        index.remove(gone)
+        if len(ids) or gone:
+            log.info("vector index caught up with the store: %d added, %d removed", len(ids), len(gone))
+            self._unsaved_changes += len(ids) + len(gone)
+        self._store_state = state
 
     def _rebuild_index(self) -> VectorIndex:
         """A new index from the vectors in the store; unsaved until `save_index`."""
-        self._index_unsaved = True
-        ids, vectors = self.store.vectors()
+        state = self.store.vector_state()
+        ids, vectors = self.store.vectors_since(0)
         dim = vectors.shape[1] if len(ids) else int(self.store.get_meta("embed_dim") or 0) or self.embedder.dim
-        return VectorIndex.build(dim, ids, vectors)
+        index = VectorIndex.build(dim, ids, vectors)
+        self._store_state = state
+        self._unsaved_changes = max(1, len(ids))
+        return index
 
     def save_index(self) -> None:
         """Write the in-memory index to disk atomically if it changed (writers only, under `writer_lock`).
 
         An index the collection has outgrown (`VectorIndex.needs_rebuild`: e.g. a flat index past `FLAT_MAX` vectors)
-        is first rebuilt from the store, which then holds the same vectors: callers save after each commit.
+        is first rebuilt from the store, which then holds the same vectors.
         """
-        if self.index.needs_rebuild():
-            log.warning("%d vectors: rebuilding the vector index from the store", len(self.index))
-            self._index = self._rebuild_index()
-            log.warning("vector index rebuilt: %s", self._index.describe())
-        if not self._index_unsaved:
-            return
-        self.index.save(self.settings.index_path)
-        self._index_stamp = _file_stamp(self.settings.index_path)
-        self._index_unsaved = False
-
-    def add_vector(self, image_id: int, vector: np.ndarray) -> None:
-        self.index.add(np.array([image_id]), vector.reshape(1, -1))
-        self._index_unsaved = True
-
-    def remove_vectors(self, image_ids: list[int]) -> None:
-        if image_ids:
-            self.index.remove(image_ids)
-            self._index_unsaved = True
+        with self._index_lock:
+            index = self.index
+            if index.needs_rebuild():
+                log.warning("%d vectors: rebuilding the vector index from the store", len(index))
+                index = self._index = self._rebuild_index()
+                log.warning("vector index rebuilt: %s", index.describe())
+            if not self._unsaved_changes:
+                return
+            sequence = self._store_state[0] if self._store_state else 0
+            index.save(self.settings.index_path)
+            self.store.set_meta(INDEX_SEQUENCE_KEY, str(sequence))  # after the file: a crash between leaves it low
+            self._index_stamp = _file_stamp(self.settings.index_path)
+            self._unsaved_changes = 0
+            self._last_save = time.monotonic()
 
     def reindex(self) -> int:
         """Rebuild the index file from the vectors in the store; returns how many it holds."""
-        self._index = self._rebuild_index()
-        self.save_index()
-        return len(self._index)
+        with self._index_lock:
+            self._index = self._rebuild_index()
+            self.save_index()
+            return len(self._index)
 
     def repair(self) -> None:
         """Forget paths whose files vanished, then rebuild the index from the store (writers only)."""
-        vanished = [path for path in self.store.all_paths() if not Path(path).is_file()]
-        self.store.remove_paths(vanished)
+        self.remove_paths([path for path in self.store.all_paths() if not Path(path).is_file()])
         self.reindex()
+
+    # --- writes: each store write with its index change (writers only, under `writer_lock`) ---------
+
+    def add_image(self, image: NewImage) -> int:
+        """Store a new image content and index its vector; returns its id."""
+        image_id, replaced = self.store.add_image(image)
+        self._index_changed(add=(image_id, image.vector), remove=replaced)
+        return image_id
+
+    def link_path(self, path: str, image_id: int, file_size: int, mtime_ns: int) -> None:
+        """Point a path at an already stored image content (a moved, copied or changed file)."""
+        self._index_changed(remove=self.store.link_path(path, image_id, file_size, mtime_ns))
+
+    def set_caption(self, image_id: int, caption: str, model_id: str, settings_tag: str, vector: np.ndarray) -> None:
+        """Store a new caption and the vector embedded from it."""
+        self.store.set_caption(image_id, caption, model_id, settings_tag, vector)
+        self._index_changed(add=(image_id, vector))
+
+    def remove_paths(self, paths: Iterable[str]) -> None:
+        """Forget paths; images left without any path leave the store and the index."""
+        self._index_changed(remove=self.store.remove_paths(paths))
+
+    def _index_changed(self, *, add: tuple[int, np.ndarray] | None = None, remove: list[int] | None = None) -> None:
+        """Apply one committed store write to the in-memory index (current since `writer_lock` opened), then save
+        the index file when the save policy says so."""
+        with self._index_lock:
+            index = self.index if self._index is None else self._index
+            if add is not None:
+                index.add(np.array([add[0]]), add[1].reshape(1, -1))
+            if remove:
+                index.remove(remove)
+            self._store_state = self.store.vector_state()
+            self._unsaved_changes += 1
+            due = self._unsaved_changes >= max(SAVE_EVERY_MIN, SAVE_EVERY_SHARE * len(index))
+            if due or time.monotonic() - self._last_save >= SAVE_EVERY_SECONDS:
+                self.save_index()
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -184,11 +259,12 @@ class KnowledgeBase:
                 problems.append(f"file changed since ingest: {path}")
         return problems
 
-    # --- writers ------------------------------------------------------------------------------------
-
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """Exclusive right to write this KB; a second writer gets KBLockedError at once, never interleaves."""
+        """Exclusive right to write this KB; a second writer gets KBLockedError at once, never interleaves.
+
+        Entering brings the in-memory index up to date with the store; leaving saves it if it has unsaved changes.
+        """
         lock_path = self.settings.kb_dir / "write.lock"
         handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
         try:
@@ -205,7 +281,11 @@ class KnowledgeBase:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
-            yield
+            try:
+                self.prepare_index()
+                yield
+            finally:
+                self.save_index()
         finally:
             handle.close()
 

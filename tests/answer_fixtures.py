@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ingest.pipeline import run
 from kb.config import Settings
+from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
-from kb.vlm import Message, QwenVL
+from kb.models.transformers_vlm import TransformersVLM
+from kb.models.vlm import Message
 from tests.conftest import draw_diagram
 
 CHARTS = {
@@ -93,5 +94,5 @@ def answer_kb(answer_kb_dir: Path, embedder) -> Iterator[KnowledgeBase]:
 
 
 @pytest.fixture(scope="session")
-def tiny_qwen(tiny_vlm_dir: Path) -> QwenVL:
-    return QwenVL(str(tiny_vlm_dir), max_pixels=64 * 64, dtype="float32")
+def tiny_qwen(tiny_vlm_dir: Path) -> TransformersVLM:
+    return TransformersVLM(str(tiny_vlm_dir), max_pixels=64 * 64, dtype="float32")

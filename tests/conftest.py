@@ -15,9 +15,9 @@ for _name in [name for name in os.environ if name.startswith("KB_")]:
     del os.environ[_name]
 
 from kb.config import Settings  # noqa: E402
-from kb.embed import Embedder  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
-from kb.ocr import OcrEngine  # noqa: E402
+from kb.media.ocr import OcrEngine  # noqa: E402
+from kb.models.embed import Embedder  # noqa: E402
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def ocr_engine() -> OcrEngine:
 
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kb.testing import write_tiny_qwen3_vl
+    from kb.testing.tiny_vlm import write_tiny_qwen3_vl
 
     return write_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny-vlm"))
 

@@ -12,7 +12,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.answer_fixtures")
 
-from kb.answer import Answer, Answerer, cited_numbers  # noqa: E402
+from kb.answer.answerer import Answer, Answerer, cited_numbers  # noqa: E402
 from tests.answer_fixtures import LISBON_QUESTION, RecordingVLM, prompt_text  # noqa: E402
 
 pytest_plugins = ["tests.answer_fixtures"]
@@ -24,13 +24,13 @@ def names(answer: Answer) -> list[str]:
 
 def test_tiny_qwen_gets_the_images_and_numbered_context(answer_kb, tiny_qwen, monkeypatch):
     seen = []
-    real_inputs = tiny_qwen._inputs
+    real_inputs = tiny_qwen.prepare
 
     def recording_inputs(conversations):
         seen.extend(conversations)
         return real_inputs(conversations)
 
-    monkeypatch.setattr(tiny_qwen, "_inputs", recording_inputs)
+    monkeypatch.setattr(tiny_qwen, "prepare", recording_inputs)
     items = list(Answerer(answer_kb, tiny_qwen).stream(LISBON_QUESTION))
     answer = items[-1]
     assert isinstance(answer, Answer) and answer.mode == "vlm"

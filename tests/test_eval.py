@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import run as ingest
-from kb.eval_retrieval import METRICS, Question, evaluate, ndcg_at, recall_at, reciprocal_rank
+from kb.eval.retrieval import METRICS, Question, evaluate, ndcg_at, recall_at, reciprocal_rank
+from kb.ingest.pipeline import run as ingest
 from kb.knowledge_base import KnowledgeBase
 from tests.conftest import draw_diagram
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kb.answer import Answer, Source
-from kb.eval import main
-from kb.eval_answers import (
+from kb.answer.answerer import Answer, Source
+from kb.eval.answers import (
     METRICS,
     AnswerQuestion,
     cited_files,
@@ -20,7 +19,8 @@ from kb.eval_answers import (
     number_matches,
     numbers_in,
 )
-from kb.eval_retrieval import load_questions
+from kb.eval.cli import main
+from kb.eval.retrieval import load_questions
 from tests.conftest import DIAGRAMS, draw_diagram
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import kb.eval_captions
-from kb.eval import main
-from kb.eval_captions import METRIC_TITLES, METRICS, format_table, load_references, score_captions
-from kb.testing import write_tiny_qwen3_vl
+import kb.eval.captions
+from kb.eval.captions import METRIC_TITLES, METRICS, format_table, load_references, score_captions
+from kb.eval.cli import main
+from kb.testing.tiny_vlm import write_tiny_qwen3_vl
 from tests.conftest import draw_diagram
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def test_perfect_captions_beat_unrelated_ones_on_every_metric() -> None:
 
 
 def test_without_java_meteor_and_spice_are_unavailable_and_the_rest_still_scores(monkeypatch) -> None:
-    monkeypatch.setattr(kb.eval_captions, "java_available", lambda: False)
+    monkeypatch.setattr(kb.eval.captions, "java_available", lambda: False)
     perfect = {name: references[0] for name, references in REFERENCES.items()}
     scores, unavailable = score_captions(REFERENCES, {"perfect": perfect})
     assert scores["perfect"]["meteor"] is None and scores["perfect"]["spice"] is None

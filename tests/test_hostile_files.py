@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ingest.pipeline import run
 from kb.errors import ImageError
-from kb.images import load_image
+from kb.ingest.pipeline import run
+from kb.media.images import load_image
 from tests.conftest import ROOT_DIR, draw_diagram
 
 
@@ -109,7 +109,7 @@ def test_peak_memory_stays_bounded_on_hostile_files(tmp_path):
     png_bomb(folder / "bomb2.png", 100000, 100000)
     code = (
         "import re, sys; from pathlib import Path\n"
-        "from kb.images import load_image; from kb.errors import ImageError\n"
+        "from kb.media.images import load_image; from kb.errors import ImageError\n"
         "for p in sorted(Path(sys.argv[1]).rglob('*')):\n"
         "    if p.is_file():\n"
         "        try: load_image(p, max_pixels=80_000_000, max_bytes=100_000_000)\n"

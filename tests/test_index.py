@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.pipeline import run
 from kb import index as index_module
 from kb.index import VectorIndex
+from kb.ingest.pipeline import run
 
 DIM = 32
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import run
+from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
-from kb.vlm import QwenVL
+from kb.models.transformers_vlm import TransformersVLM
 from tests.conftest import draw_diagram
 
 
@@ -70,7 +70,7 @@ def test_moved_file_keeps_its_record(kb, images_dir, ocr_engine):
     assert (report.moved, report.new, report.removed) == (1, 0, 0)
     after = kb.search("Planets of the solar system", k=1)[0]
     assert after.image_id == before.image_id
-    assert [row.path for row in after.image.paths] == [str(moved_to)]
+    assert list(after.image.paths) == [str(moved_to)]
     assert kb.check() == []
 
 
@@ -84,7 +84,7 @@ def test_duplicate_content_is_stored_once_and_found_under_both_paths(kb, images_
     hits = kb.search("boiling points", k=5)
     paths = [hit.image for hit in hits if Path(hit.path).name in ("boiling.png", "copy of boiling.png")]
     assert len(paths) == 1, "each image at most once per query"
-    assert {Path(row.path).name for row in paths[0].paths} == {"boiling.png", "copy of boiling.png"}
+    assert {Path(path).name for path in paths[0].paths} == {"boiling.png", "copy of boiling.png"}
 
 
 def test_deleted_file_is_removed_from_store_and_index(kb, images_dir, ocr_engine):
@@ -132,21 +132,30 @@ def test_corrupt_and_unsupported_files_are_reported_and_skipped(kb, images_dir, 
     assert kb.check() == []
 
 
+class OcrMustNotRun:
+    """An OCR engine whose use fails the image (reported in `failed`): proves a run reused the stored lines."""
+
+    engine_id = "must-not-run"
+
+    def read(self, image):
+        raise AssertionError("OCR ran again")
+
+
 def test_caption_pending_then_filled_without_redoing_ocr(kb, images_dir, ocr_engine, tiny_vlm_dir):
     first = ingest(kb, images_dir, ocr_engine)
     assert first.caption_pending == 5
-    lines_before = {hit.image_id: [line.id for line in hit.image.lines] for hit in kb.search("rainfall", k=5)}
-    vlm = QwenVL(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=8)
-    second = ingest(kb, images_dir, ocr_engine, vlm=vlm)
-    assert (second.new, second.captioned, second.caption_pending) == (0, 5, 0)
+    lines_before = {hit.image_id: hit.image.lines for hit in kb.search("rainfall", k=5)}
+    vlm = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=8)
+    second = ingest(kb, images_dir, OcrMustNotRun(), vlm=vlm)
+    assert (second.new, second.captioned, second.caption_pending, second.failed) == (0, 5, 0, [])
     hits = kb.search("rainfall", k=5)
     for hit in hits:
         assert hit.image.caption_model == str(tiny_vlm_dir)
         assert hit.image.caption_settings == vlm.settings_tag
-        assert [line.id for line in hit.image.lines] == lines_before[hit.image_id]
+        assert hit.image.lines == lines_before[hit.image_id]
     assert kb.stats()["caption_pending"] == 0
     assert ingest(kb, images_dir, ocr_engine, vlm=vlm).captioned == 0
-    other_settings = QwenVL(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=4)
+    other_settings = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=4)
     assert ingest(kb, images_dir, ocr_engine, vlm=other_settings).captioned == 0
     assert ingest(kb, images_dir, ocr_engine, vlm=other_settings, recaption=True).captioned == 5
     assert kb.check() == []

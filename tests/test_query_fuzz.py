@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ingest.pipeline import run
 from kb.config import Settings
+from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
 from tests.conftest import DIAGRAMS, draw_diagram
 

@@ -60,7 +60,7 @@ def test_sigkill_at_many_moments_never_loses_or_duplicates(tmp_path, embedder):
 
 
 def test_search_keeps_working_while_an_ingest_writes(tmp_path, embedder, images_dir, ocr_engine):
-    from ingest.pipeline import run
+    from kb.ingest.pipeline import run
 
     kb_dir = tmp_path / "kb"
     settings = Settings.from_env(kb_dir=kb_dir, vlm="none")

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import run as ingest
+from kb.ingest.pipeline import run as ingest
 from kb.knowledge_base import KnowledgeBase
-from kb.retrieve import token_pattern
-from kb.words import split_glued_words
+from kb.retrieval.text import split_glued_words, token_pattern
 from tests.conftest import draw_diagram
 
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from ingest.pipeline import run as ingest_folder
-from kb.answer import Answer, Answerer, Source, load_answer_model
+from kb.answer.answerer import Answer, Answerer, Source, load_answer_model
 from kb.config import Settings
 from kb.errors import KBError
-from kb.images import IMAGE_SUFFIXES, load_image
+from kb.ingest.pipeline import run as ingest_folder
 from kb.knowledge_base import KnowledgeBase
-from kb.vlm import VisionLanguageModel
+from kb.media.images import IMAGE_SUFFIXES, load_image
+from kb.models.vlm import VisionLanguageModel
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tiff"]
 MAX_UPLOADS = 20  # files per upload batch
@@ -167,12 +166,11 @@ def add_images(kb: KnowledgeBase, vlm: VisionLanguageModel | None, files: list) 
     if not saved:
         return
     bar = st.progress(0.0, text="Adding images...")
-    ingest_settings = kb.settings if vlm is not None else replace(kb.settings, vlm="none")
-    ingest_kb = KnowledgeBase(ingest_settings, kb.store, kb.embedder)
     report = ingest_folder(
-        ingest_kb,
+        kb,
         folder,
         vlm=vlm,
+        load_vlm=False,  # the page already tried to load it (open_vlm); without it, captions stay pending
         show_progress=False,
         on_progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} images"),
     )
@@ -184,8 +182,8 @@ def add_images(kb: KnowledgeBase, vlm: VisionLanguageModel | None, files: list) 
 def main() -> None:
     st.set_page_config(page_title="Image knowledge base", layout="wide")
     st.title("Ask your images")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         kb = open_kb(str(settings.kb_dir))
         vlm, note = open_vlm(settings.vlm)
         top_k = sidebar(kb, vlm, note)

@@ -20,8 +20,8 @@ import numpy as np
 
 from kb.config import Settings
 from kb.errors import KBError, ModelUnavailableError
-from kb.images import load_image
-from kb.prompts import CAPTION_PROMPT_VERSION
+from kb.media.images import load_image
+from kb.models.vlm import CAPTION_PROMPT_VERSION
 
 METRICS = ("bleu4", "meteor", "rouge_l", "cider", "spice")
 METRIC_TITLES = {"bleu4": "BLEU-4", "meteor": "METEOR", "rouge_l": "ROUGE-L", "cider": "CIDEr", "spice": "SPICE"}
@@ -79,10 +79,10 @@ def check_model(model: str) -> None:
     """Fail before any captioning when a model's config cannot be found locally (or downloaded, where allowed)."""
     from transformers import AutoConfig
 
-    from kb.vlm import _from_pretrained
+    from kb.models.hub import from_pretrained
 
     try:
-        _from_pretrained(AutoConfig, model)
+        from_pretrained(AutoConfig, model)
     except (OSError, ValueError) as error:
         where = (
             "the folder holds no transformers model"
@@ -102,18 +102,19 @@ def caption_images(model: str, images: Mapping[str, Path], max_new_tokens: int, 
     """Load `model` and caption each image on its own, timing each call; run it in a fresh process (`run_model`).
 
     Qwen-VL checkpoints get the project's visual-token budget (`settings.vlm_max_pixels`); any other model is loaded
-    with its processor's own image settings and prompted through its chat template, as QwenVL does for every model.
+    with its processor's own image settings and prompted through its chat template, as the backend does for every model.
     """
     from transformers import AutoConfig, AutoProcessor
 
-    from kb.vlm import QwenVL, _from_pretrained
+    from kb.models.hub import from_pretrained
+    from kb.models.transformers_vlm import TransformersVLM
 
     rss_after_imports = peak_rss_mb()
     start = time.perf_counter()
     processor = None
-    if not _from_pretrained(AutoConfig, model).model_type.startswith("qwen"):
-        processor = _from_pretrained(AutoProcessor, model)
-    captioner = QwenVL(
+    if not from_pretrained(AutoConfig, model).model_type.startswith("qwen"):
+        processor = from_pretrained(AutoProcessor, model)
+    captioner = TransformersVLM(
         model,
         max_pixels=settings.vlm_max_pixels,
         caption_max_new_tokens=max_new_tokens,

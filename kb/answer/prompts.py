@@ -5,13 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-CAPTION_PROMPT_VERSION = "v1"
-CAPTION_PROMPT = (
-    "Describe this image for a teacher who needs to find and explain it later. Say what kind of image it is "
-    "(chart, diagram, table, map, photo), its title and topic, every label and value you can read, and the "
-    "relationships it shows (trends, flows, parts and wholes). Be factual and concise."
-)
-
 SYSTEM_PROMPT = (
     "You answer questions about a collection of images using only the numbered sources you are given. "
     "Each source is an image together with its description and the text read from it. "

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.images import is_image_name
+from kb.media.images import is_image_name
 
 
 @dataclass(frozen=True)

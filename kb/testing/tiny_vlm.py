@@ -1,8 +1,7 @@
-"""Test helpers: write tiny random-weight Qwen3-VL checkpoints that load fully offline."""
+"""Write tiny random-weight Qwen3-VL checkpoints (weights, tokenizer, processor) that load fully offline."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,21 +165,3 @@ def write_tiny_qwen3_vl(out_dir: Path, *, seed: int = 0, hidden_size: int = 64, 
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kb.testing", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    tiny = commands.add_parser("tiny-vlm", help="write a tiny random Qwen3-VL checkpoint")
-    tiny.add_argument("out_dir", type=Path)
-    tiny.add_argument("--seed", type=int, default=0)
-    tiny.add_argument("--hidden-size", type=int, default=64)
-    tiny.add_argument("--layers", type=int, default=2)
-    args = parser.parse_args(argv)
-    path = write_tiny_qwen3_vl(args.out_dir, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers)
-    print(f"tiny Qwen3-VL checkpoint written to {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

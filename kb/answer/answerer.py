@@ -11,25 +11,20 @@ from typing import Literal
 
 from PIL import Image
 
+from kb.answer.prompts import SourceText, answer_messages
 from kb.config import DEFAULT_VLM, Settings
 from kb.errors import ImageError, ModelUnavailableError
-from kb.images import load_image
 from kb.knowledge_base import KnowledgeBase
-from kb.prompts import SourceText, answer_messages
-from kb.retrieve import Hit, query_terms
-from kb.vlm import VisionLanguageModel, load_vlm
+from kb.media.images import load_image
+from kb.media.ocr import OcrLine
+from kb.models.registry import load_vlm
+from kb.models.vlm import VisionLanguageModel
+from kb.retrieval.relevance import is_relevant
+from kb.retrieval.search import Hit
+from kb.retrieval.text import lines_holding
 
 log = logging.getLogger(__name__)
 
-# Relevance: a question is "not in the KB" when no retrieved image has a cosine similarity >= MIN_SIMILARITY and none
-# holds at least MIN_COVERAGE of the question's terms (IDF-weighted, `Hit.coverage`). Calibrated with all-MiniLM-L6-v2
-# OCR-only. On data/samples (16 images): 12 on-topic questions scored 0.46-0.67 at the top hit, 10 off-topic ones
-# (capital of Australia, sourdough, lasagna, Kubernetes, Everest, ...) 0.09-0.22. On data/eval (77 images): all 154
-# questions reach one of the two bars (the three under 0.35 similarity, "In which year did Ethan Brown win first
-# place?", hold 0.73 of their terms); of 15 off-topic questions in answers.jsonl the most similar scored 0.40 and the
-# best-covered 0.44 ("capital of Australia" beside a continents chart). A different embedder needs a new calibration.
-MIN_SIMILARITY = 0.35
-MIN_COVERAGE = 0.5
 HISTORY_QUESTIONS = 2  # earlier questions joined to the retrieval query, so follow-ups keep their topic
 HISTORY_TURNS = 2  # earlier (question, answer) turns shown to the VLM
 ENABLE_HINT = (
@@ -38,14 +33,6 @@ ENABLE_HINT = (
 )
 
 Mode = Literal["vlm", "retrieval-only", "not-found"]
-
-
-@dataclass(frozen=True)
-class SourceLine:
-    """One OCR line of a source image; box is (left, top, right, bottom) in image pixels."""
-
-    text: str
-    box: tuple[float, float, float, float]
 
 
 @dataclass
@@ -57,8 +44,8 @@ class Source:
     path: str
     caption: str | None
     similarity: float
-    lines: list[SourceLine]
-    cited_lines: list[SourceLine] = field(default_factory=list)
+    lines: list[OcrLine]
+    cited_lines: list[OcrLine] = field(default_factory=list)
 
     @property
     def file_name(self) -> str:
@@ -106,10 +93,6 @@ def retrieval_query(question: str, history: Sequence[tuple[str, str]]) -> str:
     return " ".join([*earlier, question]).strip()
 
 
-def is_relevant(hits: Sequence[Hit]) -> bool:
-    return any(hit.similarity >= MIN_SIMILARITY or hit.coverage >= MIN_COVERAGE for hit in hits)
-
-
 def cited_numbers(text: str) -> list[int]:
     """The source numbers cited as [1], [2] or [1, 3] in an answer, in order of first appearance."""
     numbers: list[int] = []
@@ -120,19 +103,9 @@ def cited_numbers(text: str) -> list[int]:
     return numbers
 
 
-def supporting_lines(lines: Sequence[SourceLine], answer_text: str, question: str) -> list[SourceLine]:
-    """Lines sharing words with the answer; when none do, the lines sharing words with the question."""
-    return _lines_matching(lines, answer_text) or _lines_matching(lines, question)
-
-
-def _lines_matching(lines: Sequence[SourceLine], text: str) -> list[SourceLine]:
-    terms = {term for term in query_terms(text) if len(term) >= 3}
-    matching = []
-    for line in lines:
-        glued = line.text.lower().replace(" ", "")  # OCR often glues words together
-        if any(term in glued for term in terms) or terms & set(query_terms(line.text)):
-            matching.append(line)
-    return matching
+def supporting_lines(lines: Sequence[OcrLine], answer_text: str, question: str) -> list[OcrLine]:
+    """Lines holding terms of the answer; when none do, the lines holding terms of the question (the ranking rule)."""
+    return lines_holding(lines, answer_text) or lines_holding(lines, question)
 
 
 class Answerer:
@@ -204,7 +177,7 @@ class Answerer:
 
 
 def _source(number: int, hit: Hit) -> Source:
-    lines = [SourceLine(text=line.text, box=line.box) for line in hit.image.lines]
+    lines = list(hit.image.lines)
     return Source(
         n=number,
         image_id=hit.image_id,
@@ -226,7 +199,7 @@ def _source_text(source: Source) -> SourceText:
 
 def _finish(text: str, mode: Mode, sources: list[Source], question: str) -> Answer:
     for source in sources:
-        source.cited_lines = _lines_matching(source.lines, question)
+        source.cited_lines = lines_holding(source.lines, question)
     return Answer(text=text, mode=mode, sources=sources)
 
 

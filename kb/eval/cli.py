@@ -14,15 +14,16 @@ from pathlib import Path, PurePath
 
 from tqdm import tqdm
 
-from kb.answer import Answer, Answerer, load_answer_model
+from kb.answer.answerer import Answer, Answerer, load_answer_model
 from kb.config import Settings
 from kb.errors import KBError
-from kb.eval_answers import evaluate_answers, format_answer_table, load_answer_questions
-from kb.eval_captions import compare, load_references, match_images
-from kb.eval_captions import format_table as format_captions_table
-from kb.eval_retrieval import evaluate, format_table, load_questions
+from kb.eval.answers import evaluate_answers, format_answer_table, load_answer_questions
+from kb.eval.captions import compare, load_references, match_images
+from kb.eval.captions import format_table as format_captions_table
+from kb.eval.retrieval import evaluate, format_table, load_questions
+from kb.ingest.pipeline import run as ingest
 from kb.knowledge_base import KnowledgeBase
-from kb.vlm import VisionLanguageModel
+from kb.models.vlm import VisionLanguageModel
 
 
 def default_kb_dir(images_dir: Path) -> Path:
@@ -40,15 +41,14 @@ def images_folder(path: Path) -> Path:
 
 @contextmanager
 def ingested_kb(
-    images: Path, settings: Settings, *, quiet: bool, vlm: VisionLanguageModel | None = None
+    images: Path, settings: Settings, *, quiet: bool, vlm: VisionLanguageModel | None = None, load_vlm: bool = True
 ) -> Iterator[KnowledgeBase]:
-    """The KB in settings.kb_dir, ingested (or updated) from `images` first; `vlm` captions new images if given."""
-    from ingest.pipeline import run as ingest
-
+    """The KB in settings.kb_dir, ingested (or updated) from `images` first; `vlm` captions new images if given,
+    else the configured VLM loads for them while `load_vlm`."""
     images_folder(images)
     kb = KnowledgeBase.open(settings)
     try:
-        ingest_report = ingest(kb, images, vlm=vlm, show_progress=not quiet)
+        ingest_report = ingest(kb, images, vlm=vlm, load_vlm=load_vlm, show_progress=not quiet)
         if not quiet:
             print(f"knowledge base {settings.kb_dir}: {ingest_report.summary()}", file=sys.stderr)
         yield kb
@@ -62,7 +62,7 @@ def run_retrieval(args: argparse.Namespace) -> int:
     with ingested_kb(args.images, settings, quiet=args.json) as kb:
 
         def search(question: str) -> list[set[str]]:
-            return [{PurePath(path.path).name for path in hit.image.paths} for hit in kb.search(question, args.k_max)]
+            return [{PurePath(path).name for path in hit.image.paths} for hit in kb.search(question, args.k_max)]
 
         report = evaluate(questions, search)
     report["kb"] = str(settings.kb_dir)
@@ -80,7 +80,7 @@ def run_answers(args: argparse.Namespace) -> int:
     if note and not args.json:
         print(note, file=sys.stderr)
     with (
-        ingested_kb(args.images, settings, quiet=args.json, vlm=vlm) as kb,
+        ingested_kb(args.images, settings, quiet=args.json, vlm=vlm, load_vlm=False) as kb,
         tqdm(total=len(questions), unit="q", desc="answer", disable=args.json) as progress,
     ):
         answerer = Answerer(kb, vlm, unavailable_note=note)
@@ -200,7 +200,3 @@ def main(argv: list[str] | None = None) -> int:
     except (KBError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

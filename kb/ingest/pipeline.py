@@ -10,13 +10,15 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from ingest.scan import Candidate, scan
 from kb.errors import ImageError, ModelUnavailableError
-from kb.images import file_sha256, load_image
+from kb.ingest.scan import Candidate, scan
 from kb.knowledge_base import KnowledgeBase
-from kb.ocr import OcrEngine, OcrLine
-from kb.store import ImageRow, document_text
-from kb.vlm import VisionLanguageModel, caption_settings_tag, load_vlm
+from kb.media.images import file_sha256, load_image
+from kb.media.ocr import OcrEngine, OcrLine
+from kb.models import registry
+from kb.models.vlm import VisionLanguageModel
+from kb.retrieval.text import document_text
+from kb.storage.records import ImageRecord, NewImage
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,18 @@ class _NewImage:
 
 
 class Pipeline:
-    """One ingest run over one folder; models are loaded only when there is work for them."""
+    """One ingest run over one folder; models are loaded only when there is work for them.
+
+    `vlm` is a preloaded captioner; without one, the configured VLM loads when there is work unless `load_vlm` is
+    False (a caller that has already tried: its images stay caption-pending).
+    """
 
     def __init__(
         self,
         kb: KnowledgeBase,
         *,
         vlm: VisionLanguageModel | None = None,
+        load_vlm: bool = True,
         ocr: OcrEngine | None = None,
         recaption: bool = False,
         show_progress: bool = True,
@@ -70,12 +77,14 @@ class Pipeline:
         self.kb = kb
         self.settings = kb.settings
         self._vlm = vlm
-        self._vlm_tried = vlm is not None
+        self._vlm_tried = vlm is not None or not load_vlm
         self._ocr = ocr
         self.recaption = recaption
         self.show_progress = show_progress
         self.on_progress = on_progress
         self.report = IngestReport()
+        if vlm is None and not load_vlm:
+            self.report.vlm_note = "no captioning model loaded: new images are marked caption-pending"
 
     # --- models, loaded on demand ------------------------------------------------------------------
 
@@ -93,7 +102,7 @@ class Pipeline:
                 self.report.vlm_note = "captions off (--vlm none): OCR only; new images are marked caption-pending"
             else:
                 try:
-                    self._vlm = load_vlm(self.settings)
+                    self._vlm = registry.load_vlm(self.settings)
                 except ModelUnavailableError as error:
                     self.report.vlm_note = f"VLM unavailable, continuing with OCR only (captions pending): {error}"
             if self.report.vlm_note:
@@ -104,7 +113,6 @@ class Pipeline:
 
     def run(self, root: Path) -> IngestReport:
         root = root.resolve()
-        self.kb.prepare_index()
         known_paths = self.kb.store.all_paths()
         known_failures = self.kb.store.all_failures()
         seen: set[str] = set()
@@ -140,7 +148,6 @@ class Pipeline:
         self._remove(missing, moved_from)
         self.kb.store.clear_failures(path for path in known_failures if _under(path, root) and path not in seen)
         self._fill_captions()
-        self.kb.save_index()
         self.report.caption_pending = self.kb.store.counts()["caption_pending"]
         return self.report
 
@@ -160,16 +167,12 @@ class Pipeline:
                 moved_from.add(min(old_names))
             else:
                 self.report.duplicates += 1
-            self.kb.remove_vectors(
-                self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
-            )
-        if links:
-            self.kb.save_index()
+            self.kb.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
         return moved_from
 
     def _process_new(self, work: list[tuple[Candidate, str]]) -> None:
         """Decode, OCR, caption (in batches), embed and commit each new image on its own."""
-        batch_size = max(1, getattr(self.vlm, "batch_size", 1)) if work else 1
+        batch_size = max(1, self.vlm.batch_size) if work and self.vlm is not None else 1
         bar = tqdm(total=len(work), unit="img", desc="ingest", disable=not self.show_progress)
         done = 0
         for start in range(0, len(work), batch_size):
@@ -178,8 +181,7 @@ class Pipeline:
             for candidate, sha256 in chunk:
                 image_id = self.kb.store.image_id_for_hash(sha256)
                 if image_id is not None:  # the same content appeared earlier in this run
-                    replaced = self.kb.store.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
-                    self.kb.remove_vectors(replaced)
+                    self.kb.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
                     self.report.duplicates += 1
                     continue
                 try:
@@ -218,22 +220,22 @@ class Pipeline:
     def _commit_new(self, item: _NewImage, lines: list[OcrLine], caption: str | None) -> None:
         vector = self.kb.embedder.encode([document_text(caption, lines)])[0]
         vlm = self.vlm if caption is not None else None
-        image_id, replaced = self.kb.store.add_image(
-            sha256=item.sha256,
-            size=item.image.size,
-            ocr_engine=self.ocr.engine_id,
-            lines=lines,
-            caption=caption,
-            caption_model=vlm.model_id if vlm else None,
-            caption_settings=vlm.settings_tag if vlm else None,
-            embedding=vector,
-            path=item.candidate.path,
-            file_size=item.candidate.size,
-            mtime_ns=item.candidate.mtime_ns,
+        self.kb.add_image(
+            NewImage(
+                sha256=item.sha256,
+                width=item.image.width,
+                height=item.image.height,
+                ocr_engine=self.ocr.engine_id,
+                lines=tuple(lines),
+                caption=caption,
+                caption_model=vlm.model_id if vlm else None,
+                caption_settings=vlm.settings_tag if vlm else None,
+                vector=vector,
+                path=item.candidate.path,
+                file_size=item.candidate.size,
+                mtime_ns=item.candidate.mtime_ns,
+            )
         )
-        self.kb.remove_vectors(replaced)
-        self.kb.add_vector(image_id, vector)
-        self.kb.save_index()
         self.report.new += 1
         if caption is not None:
             self.report.captioned += 1
@@ -241,15 +243,15 @@ class Pipeline:
     def _remove(self, missing: set[str], moved_from: set[str]) -> None:
         if not missing:
             return
-        self.kb.remove_vectors(self.kb.store.remove_paths(missing))
+        self.kb.remove_paths(missing)
         self.report.removed += len(missing - moved_from)
 
     def _fill_captions(self) -> None:
         """Caption images that are pending (or, with --recaption, made with other settings); OCR is kept."""
-        if self._vlm is None and not self.settings.vlm_enabled:
+        if self._vlm is None and (self._vlm_tried or not self.settings.vlm_enabled):
             return
-        model_id = self._vlm.model_id if self._vlm else self.settings.vlm
-        settings_tag = self._vlm.settings_tag if self._vlm else caption_settings_tag(self.settings)
+        model_id = self._vlm.model_id if self._vlm else registry.expected_model_id(self.settings)
+        settings_tag = self._vlm.settings_tag if self._vlm else registry.expected_settings_tag(self.settings)
         needing = self.kb.store.images_needing_caption(model_id, settings_tag, self.recaption)
         if not needing or self.vlm is None:
             return
@@ -259,16 +261,14 @@ class Pipeline:
                 continue
             caption = self.vlm.describe([image])[0]
             vector = self.kb.embedder.encode([document_text(caption, row.lines)])[0]
-            self.kb.store.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
-            self.kb.add_vector(row.id, vector)
-            self.kb.save_index()
+            self.kb.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
             self.report.captioned += 1
 
-    def _open_stored(self, row: ImageRow) -> Image.Image | None:
-        for path_row in row.paths:
+    def _open_stored(self, row: ImageRecord) -> Image.Image | None:
+        for path in row.paths:
             try:
                 return load_image(
-                    Path(path_row.path),
+                    Path(path),
                     max_pixels=self.settings.max_image_pixels,
                     max_bytes=self.settings.max_file_bytes,
                 )
@@ -290,6 +290,7 @@ def run(
     images_dir: Path,
     *,
     vlm: VisionLanguageModel | None = None,
+    load_vlm: bool = True,
     ocr: OcrEngine | None = None,
     recaption: bool = False,
     show_progress: bool = True,
@@ -297,10 +298,17 @@ def run(
 ) -> IngestReport:
     """Ingest a folder under the KB's writer lock; raises KBLockedError if another ingest holds it.
 
-    `vlm` and `ocr` may be preloaded models (the UI's, or tests'); otherwise they load when there is work.
+    `vlm` and `ocr` may be preloaded models (the UI's, or tests'); otherwise they load when there is work
+    (the VLM only while `load_vlm`).
     """
     with kb.writer_lock():
         pipeline = Pipeline(
-            kb, vlm=vlm, ocr=ocr, recaption=recaption, show_progress=show_progress, on_progress=on_progress
+            kb,
+            vlm=vlm,
+            load_vlm=load_vlm,
+            ocr=ocr,
+            recaption=recaption,
+            show_progress=show_progress,
+            on_progress=on_progress,
         )
         return pipeline.run(images_dir)

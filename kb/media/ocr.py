@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from kb.errors import ModelUnavailableError
-from kb.images import fit_within
+from kb.media.images import fit_within
 
 
 @dataclass(frozen=True)

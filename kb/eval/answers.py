@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.answer import Answer, cited_numbers
-from kb.eval_retrieval import category_table, file_names, per_category, read_records
+from kb.answer.answerer import Answer, cited_numbers
+from kb.eval.retrieval import category_table, file_names, per_category, read_records
 
 NUMBER_TOLERANCE = 0.05  # a number in the answer matches when it is within 5% of the expected one
 METRICS = ("citation_accuracy", "answer_match", "label_match", "number_match", "false_abstention", "abstention")

@@ -1,36 +1,18 @@
-"""Vision-language models behind one small protocol; Qwen3-VL through transformers is the default backend."""
+"""The transformers backend: Qwen3-VL (or another image-text-to-text model) in process, on the CPU."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlparse
+from typing import Any
 
 from PIL import Image
 
 from kb.config import Settings
 from kb.errors import ModelUnavailableError
-from kb.prompts import CAPTION_PROMPT, CAPTION_PROMPT_VERSION
-
-Message = dict[str, Any]  # {"role": ..., "content": str | [{"type": "image"} | {"type": "text", "text": ...}]}
-
-
-class VisionLanguageModel(Protocol):
-    """What the pipeline and the answerer need from a VLM."""
-
-    model_id: str  # what produced a caption: recorded with it
-    settings_tag: str  # the settings that change a caption; --recaption redoes captions made with others
-
-    def describe(self, images: Sequence[Image.Image]) -> list[str]:
-        """One description per image, for retrieval and for teachers."""
-        ...
-
-    def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
-        """Generate a reply to a chat whose image parts are filled, in order, by `images`; yields text pieces."""
-        ...
+from kb.models.hub import from_pretrained
+from kb.models.vlm import CAPTION_PROMPT, CAPTION_PROMPT_VERSION, Message, fill_images
 
 
 def cpu_supports_bf16() -> bool:
@@ -42,8 +24,25 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-class QwenVL:
-    """Qwen3-VL (or any transformers image-text-to-text model) on the CPU: greedy, bounded, bf16 where native."""
+def default_dtype() -> str:
+    return "bfloat16" if cpu_supports_bf16() else "float32"
+
+
+def settings_tag(max_pixels: int, max_new_tokens: int, dtype: str) -> str:
+    """The settings that change a caption, recorded with it."""
+    return f"prompt={CAPTION_PROMPT_VERSION} max_pixels={max_pixels} max_new_tokens={max_new_tokens} dtype={dtype}"
+
+
+def expected_settings_tag(settings: Settings) -> str:
+    """The tag `TransformersVLM.from_settings` would record, known before the model is loaded."""
+    return settings_tag(settings.vlm_max_pixels, settings.caption_max_new_tokens, default_dtype())
+
+
+class TransformersVLM:
+    """Qwen3-VL (or any transformers image-text-to-text model) on the CPU: greedy, bounded, bf16 where native.
+
+    `model` and `processor` may be preloaded (tests, benches); otherwise they load offline first from `model_id`.
+    """
 
     def __init__(
         self,
@@ -67,14 +66,14 @@ class QwenVL:
         self.caption_max_new_tokens = caption_max_new_tokens
         self.batch_size = batch_size
         self.dtype_name = dtype or default_dtype()
-        self.settings_tag = tag_for(max_pixels, caption_max_new_tokens, self.dtype_name)
+        self.settings_tag = settings_tag(max_pixels, caption_max_new_tokens, self.dtype_name)
         self._lock = threading.Lock()
         transformers_logging.disable_progress_bar()
         try:
-            self.processor = processor or _from_pretrained(
+            self.processor = processor or from_pretrained(
                 AutoProcessor, model_id, size={"shortest_edge": min(max_pixels, 64 * 64), "longest_edge": max_pixels}
             )
-            self.model = model or _from_pretrained(
+            self.model = model or from_pretrained(
                 AutoModelForImageTextToText, model_id, dtype=getattr(torch, self.dtype_name)
             )
         except OSError as error:
@@ -103,13 +102,13 @@ class QwenVL:
     def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
-        inputs = self._inputs([_fill_images(messages, images)])
+        inputs = self.prepare([fill_images(messages, images)])
         streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
-                self._run_generate(inputs, max_new_tokens, streamer=streamer)
+                self.generate_ids(inputs, max_new_tokens, streamer=streamer)
             except BaseException as error:  # surfaced in the caller's thread below
                 failure.append(error)
                 streamer.on_finalized_text("", stream_end=True)
@@ -121,7 +120,8 @@ class QwenVL:
         if failure:
             raise failure[0]
 
-    def _inputs(self, conversations: list[list[Message]]) -> Any:
+    def prepare(self, conversations: list[list[Message]]) -> Any:
+        """Model inputs (token ids, pixels) for a batch of chats whose image parts hold PIL images."""
         return self.processor.apply_chat_template(
             conversations,
             add_generation_prompt=True,
@@ -133,72 +133,21 @@ class QwenVL:
         )
 
     def _generate(self, conversations: list[list[Message]], max_new_tokens: int) -> list[str]:
-        inputs = self._inputs(conversations)
-        output = self._run_generate(inputs, max_new_tokens)
+        inputs = self.prepare(conversations)
+        output = self.generate_ids(inputs, max_new_tokens)
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
-    def _run_generate(self, inputs: Any, max_new_tokens: int, **kwargs: Any) -> Any:
+    def generate_ids(self, inputs: Any, max_new_tokens: int, **kwargs: Any) -> Any:
+        """Greedy `generate` on prepared inputs, one call at a time; returns prompt + new token ids."""
         import torch
 
         with self._lock, torch.inference_mode():
             return self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
 
 
-def _fill_images(messages: Sequence[Message], images: Sequence[Image.Image]) -> list[Message]:
-    """Copy of the chat with each {"type": "image"} part given the next image, in order."""
-    remaining = iter(images)
-    filled = []
-    for message in messages:
-        content = message["content"]
-        if isinstance(content, list):
-            content = [
-                {"type": "image", "image": next(remaining)} if part.get("type") == "image" else dict(part)
-                for part in content
-            ]
-        filled.append({"role": message["role"], "content": content})
-    return filled
-
-
-def _from_pretrained(loader: Any, model_id: str, **kwargs: Any) -> Any:
-    """Load from the local cache first (no network); download only when the hub is reachable and allowed."""
-    try:
-        return loader.from_pretrained(model_id, local_files_only=True, **kwargs)
-    except OSError:
-        if Path(model_id).exists() or not _hub_reachable():
-            raise
-    return loader.from_pretrained(model_id, **kwargs)
-
-
-def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    """A quick connect to the model hub, so that an offline machine fails in seconds, not after retries."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or ""
-    try:
-        socket.create_connection((host, 443), timeout=timeout_s).close()
-    except OSError:
-        return False
-    return True
-
-
-def default_dtype() -> str:
-    return "bfloat16" if cpu_supports_bf16() else "float32"
-
-
-def caption_settings_tag(settings: Settings) -> str:
-    """The settings that change a caption, recorded with it; known before the model is loaded."""
-    return tag_for(settings.vlm_max_pixels, settings.caption_max_new_tokens, default_dtype())
-
-
-def tag_for(max_pixels: int, max_new_tokens: int, dtype: str) -> str:
-    return f"prompt={CAPTION_PROMPT_VERSION} max_pixels={max_pixels} max_new_tokens={max_new_tokens} dtype={dtype}"
-
-
-def load_vlm(settings: Settings) -> VisionLanguageModel:
-    """The configured VLM; raises ModelUnavailableError with the fix when it cannot be loaded."""
-    return QwenVL(
-        settings.vlm, max_pixels=settings.vlm_max_pixels, caption_max_new_tokens=settings.caption_max_new_tokens
+def from_settings(model_id: str, settings: Settings) -> TransformersVLM:
+    """The backend for a Hugging Face id or local path, with the KB's pixel and caption budgets."""
+    return TransformersVLM(
+        model_id, max_pixels=settings.vlm_max_pixels, caption_max_new_tokens=settings.caption_max_new_tokens
     )

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval, answer and caption metrics, and their command line (python -m kb.eval)."""

@@ -1,0 +1,1 @@
+"""Media: safe decoding of image files and OCR of their text lines."""

@@ -1,0 +1,48 @@
+"""The vision-language model protocol every backend implements, and the chat message shape it takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from PIL import Image
+
+CAPTION_PROMPT_VERSION = "v1"
+CAPTION_PROMPT = (
+    "Describe this image for a teacher who needs to find and explain it later. Say what kind of image it is "
+    "(chart, diagram, table, map, photo), its title and topic, every label and value you can read, and the "
+    "relationships it shows (trends, flows, parts and wholes). Be factual and concise."
+)
+
+Message = dict[str, Any]  # {"role": ..., "content": str | [{"type": "image"} | {"type": "text", "text": ...}]}
+
+
+class VisionLanguageModel(Protocol):
+    """What the ingest pipeline and the answerer need from a VLM, whatever runs it."""
+
+    model_id: str  # what produced a caption: recorded with it
+    settings_tag: str  # the settings that change a caption; --recaption redoes captions made with others
+    batch_size: int  # images the pipeline hands to one `describe` call
+
+    def describe(self, images: Sequence[Image.Image]) -> list[str]:
+        """One description per image, for retrieval and for teachers."""
+        ...
+
+    def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
+        """Generate a reply to a chat whose image parts are filled, in order, by `images`; yields text pieces."""
+        ...
+
+
+def fill_images(messages: Sequence[Message], images: Sequence[Image.Image]) -> list[Message]:
+    """Copy of the chat with each {"type": "image"} part given the next image, in order."""
+    remaining = iter(images)
+    filled = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, list):
+            content = [
+                {"type": "image", "image": next(remaining)} if part.get("type") == "image" else dict(part)
+                for part in content
+            ]
+        filled.append({"role": message["role"], "content": content})
+    return filled

@@ -1,0 +1,1 @@
+"""Retrieval: text processing (terms, glued words, line matching), hybrid search and relevance."""

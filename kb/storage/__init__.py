@@ -1,0 +1,1 @@
+"""Storage: the Store interface, the plain records that cross it, and its SQLite implementation."""

@@ -1,0 +1,1 @@
+"""Test helpers: tiny random-weight checkpoints that load offline (python -m kb.testing)."""
