@@ -147,7 +147,7 @@ class KnowledgeBase:
         dim = vectors.shape[1] if len(ids) else int(self.store.get_meta("embed_dim") or 0) or self.embedder.dim
         index = VectorIndex.build(dim, ids, vectors)
         self._store_state = state
-        self._unsaved_changes = max(1, len(ids))
+        self._unsaved_changes = len(ids)
         return index
 
     def save_index(self) -> None:
@@ -175,6 +175,7 @@ class KnowledgeBase:
         """Rebuild the index file from the vectors in the store; returns how many it holds."""
         with self._index_lock:
             self._index = self._rebuild_index()
+            self._unsaved_changes += 1  # written even when empty
             self.save_index()
             return len(self._index)
 
