@@ -19,6 +19,7 @@ from kb.retrieval.search import Hit
 def hit_json(hit: Hit) -> dict:
     return {
         "path": hit.path,
+        "page": hit.image.page,
         "score": round(hit.score, 6),
         "similarity": round(hit.similarity, 6),
         "image_id": hit.image_id,

@@ -43,6 +43,7 @@ class Settings:
     answer_max_new_tokens: int = 256  # KB_ANSWER_TOKENS: bound on one answer's length
     max_image_pixels: int = 80_000_000  # KB_MAX_IMAGE_PIXELS: larger images are refused (decompression bombs)
     max_file_bytes: int = 100 * 1024 * 1024  # KB_MAX_FILE_BYTES: larger files are refused
+    max_pages: int = 200  # KB_MAX_PAGES: pages read from one PDF; the rest are left out
     ocr_max_side: int = 2048  # images are downscaled to this longest side before OCR
     top_k: int = 3  # KB_TOP_K: sources passed to the answer model
 
@@ -73,6 +74,7 @@ class Settings:
             answer_max_new_tokens=env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),
             max_image_pixels=env_int("KB_MAX_IMAGE_PIXELS", cls.max_image_pixels),
             max_file_bytes=env_int("KB_MAX_FILE_BYTES", cls.max_file_bytes),
+            max_pages=env_int("KB_MAX_PAGES", cls.max_pages),
             top_k=env_int("KB_TOP_K", cls.top_k),
         )
         if kb_dir is not None:

@@ -19,7 +19,7 @@ from kb.index import VectorIndex
 from kb.models.embed import Embedder
 from kb.retrieval.search import Hit, Retriever
 from kb.storage.base import Store
-from kb.storage.records import NewImage
+from kb.storage.records import Location, NewImage
 from kb.storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class KnowledgeBase:
 
     def repair(self) -> None:
         """Forget paths whose files vanished, then rebuild the index from the store (writers only)."""
-        self.remove_paths([path for path in self.store.all_paths() if not Path(path).is_file()])
+        self.remove_locations([location for location in self.store.all_locations() if not Path(location[0]).is_file()])
         self.reindex()
 
     # --- writes: each store write with its index change (writers only, under `writer_lock`) ---------
@@ -192,18 +192,18 @@ class KnowledgeBase:
         self._index_changed(add=(image_id, image.vector), remove=replaced)
         return image_id
 
-    def link_path(self, path: str, image_id: int, file_size: int, mtime_ns: int) -> None:
-        """Point a path at an already stored image content (a moved, copied or changed file)."""
-        self._index_changed(remove=self.store.link_path(path, image_id, file_size, mtime_ns))
+    def link_location(self, location: Location, image_id: int, file_size: int, mtime_ns: int) -> None:
+        """Point a path (and page) at an already stored image content (a moved, copied or changed file)."""
+        self._index_changed(remove=self.store.link_location(location, image_id, file_size, mtime_ns))
 
     def set_caption(self, image_id: int, caption: str, model_id: str, settings_tag: str, vector: np.ndarray) -> None:
         """Store a new caption and the vector embedded from it."""
         self.store.set_caption(image_id, caption, model_id, settings_tag, vector)
         self._index_changed(add=(image_id, vector))
 
-    def remove_paths(self, paths: Iterable[str]) -> None:
-        """Forget paths; images left without any path leave the store and the index."""
-        self._index_changed(remove=self.store.remove_paths(paths))
+    def remove_locations(self, locations: Iterable[Location]) -> None:
+        """Forget paths (and pages); images left without any path leave the store and the index."""
+        self._index_changed(remove=self.store.remove_locations(locations))
 
     def _index_changed(self, *, add: tuple[int, np.ndarray] | None = None, remove: list[int] | None = None) -> None:
         """Apply one committed store write to the in-memory index (current since `writer_lock` opened), then save
@@ -252,11 +252,12 @@ class KnowledgeBase:
             problems.append(f"{len(missing)} image(s) in the store have no vector in the index: {sorted(missing)[:10]}")
         if extra := file_ids - store_ids:
             problems.append(f"{len(extra)} vector(s) in the index have no image in the store: {sorted(extra)[:10]}")
-        for path, row in sorted(self.store.all_paths().items()):
+        files = {record.path: record.size for record in self.store.all_locations().values()}
+        for path, size in sorted(files.items()):
             file = Path(path)
             if not file.is_file():
                 problems.append(f"file missing: {path}")
-            elif file.stat().st_size != row.size:
+            elif file.stat().st_size != size:
                 problems.append(f"file changed since ingest: {path}")
         return problems
 

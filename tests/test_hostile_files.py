@@ -19,6 +19,7 @@ from kb.errors import ImageError
 from kb.ingest.pipeline import run
 from kb.media.images import load_image
 from tests.conftest import ROOT_DIR, draw_diagram
+from tests.documents import HOSTILE_DOCUMENTS, write_hostile_documents
 
 
 def png_bomb(path: Path, width: int, height: int) -> None:
@@ -68,6 +69,8 @@ def build_hostile_folder(folder: Path) -> tuple[set[str], set[str]]:
     (folder / "random.jpg").write_bytes(os.urandom(5000))
     (folder / "document.jpg").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
     (folder / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><text>hi</text></svg>')
+    good.add("drawing.svg")  # a valid SVG: rendered and kept
+    write_hostile_documents(folder)
     (folder / "vector.png").write_text('<svg xmlns="http://www.w3.org/2000/svg"><text>hi</text></svg>')
     png_bomb(folder / "bomb.png", 60000, 60000)
     unreadable = folder / "unreadable.png"
@@ -75,6 +78,7 @@ def build_hostile_folder(folder: Path) -> tuple[set[str], set[str]]:
     unreadable.chmod(0)
     (folder / "loop").symlink_to(folder, target_is_directory=True)
     bad = {"zero.png", "truncated.png", "truncated.jpg", "random.jpg", "document.jpg", "vector.png", "bomb.png"}
+    bad |= set(HOSTILE_DOCUMENTS)
     if os.geteuid() != 0:  # root reads any file
         bad.add("unreadable.png")
     else:
@@ -89,7 +93,7 @@ def test_hostile_folder_is_ingested_safely(kb, ocr_engine, tmp_path):
     failed = {Path(path).name: reason for path, reason in report.failed}
     assert set(failed) == bad, failed
     assert "too large" in failed["bomb.png"]
-    indexed = {Path(path).name for path in kb.store.all_paths()}
+    indexed = {Path(path).name for path, _ in kb.store.all_locations()}
     assert indexed == good
     assert kb.check() == []
 

@@ -118,7 +118,7 @@ def write_v1_database(path: Path, vector: np.ndarray) -> None:
     )
     connection.execute("INSERT INTO paths VALUES (1, '/old/rain.png', 1, 100, 5)")
     connection.execute("INSERT INTO ocr_lines VALUES (1, 1, 0, 'Rainfall', 0, 0, 5, 5, 0.9)")
-    connection.execute("INSERT INTO image_text_fts(rowid, caption, ocr_text) VALUES (1, 'a rainfall chart', 'Rainfall')")
+    connection.execute("INSERT INTO image_text_fts(rowid, caption, ocr_text) VALUES (1, 'a chart', 'Rainfall')")
     connection.commit()
     connection.close()
 
@@ -129,6 +129,7 @@ def test_an_unversioned_database_is_migrated_in_place(tmp_path, embedder):
     write_v1_database(settings.db_path, vector)
     store = SqliteStore(settings.db_path)
     assert store.vector_state() == (1, 1)
+    assert list(store.all_locations()) == [("/old/rain.png", None)]
     assert store.images([1])[1].lines[0].text == "Rainfall"
     store.close()
     connection = sqlite3.connect(settings.db_path)

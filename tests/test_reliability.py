@@ -46,7 +46,7 @@ def test_sigkill_at_many_moments_never_loses_or_duplicates(tmp_path, embedder):
         process.wait()
         kb = KnowledgeBase.open(settings, embedder=embedder)
         assert kb.index.ids() == set(kb.store.image_ids()), "reopening repairs the index from the store"
-        paths = kb.store.all_paths()
+        paths = kb.store.all_locations()
         assert len(paths) == len({row.image_id for row in paths.values()}) == kb.stats()["images"]
         kb.close()
     assert kills >= 10

@@ -15,10 +15,12 @@ from kb.config import Settings
 from kb.errors import KBError
 from kb.ingest.pipeline import run as ingest_folder
 from kb.knowledge_base import KnowledgeBase
-from kb.media.images import IMAGE_SUFFIXES, load_image
+from kb.media.images import IMAGE_SUFFIXES
+from kb.media.pages import PDF_SUFFIXES, SVG_SUFFIXES, open_location
 from kb.models.vlm import VisionLanguageModel
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tiff"]
+UPLOAD_SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES | SVG_SUFFIXES
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tiff", "pdf", "svg"]
 MAX_UPLOADS = 20  # files per upload batch
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file
 THUMBNAIL_WIDTH = 160
@@ -41,10 +43,10 @@ def plain_markdown(text: str) -> str:
 
 
 def safe_upload_name(name: str, data: bytes) -> str | None:
-    """A file name that cannot leave the uploads folder or clash: cleaned stem + content hash; None if not an image."""
+    """A file name that cannot leave the uploads folder or clash: cleaned stem + content hash; None if unusable."""
     path = Path(name.replace("\\", "/")).name
     suffix = Path(path).suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
+    if suffix not in UPLOAD_SUFFIXES:
         return None
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_")[:60] or "image"
     return f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
@@ -59,7 +61,7 @@ def save_uploads(files: list, folder: Path) -> tuple[list[Path], list[str]]:
         data = file.getvalue()
         name = safe_upload_name(file.name, data)
         if name is None:
-            refused.append(f"{file.name}: not an image file name")
+            refused.append(f"{file.name}: not an image, PDF or SVG file name")
         elif len(data) > MAX_UPLOAD_BYTES:
             refused.append(f"{file.name}: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
         else:
@@ -79,11 +81,11 @@ def highlighted(image: Image.Image, source: Source) -> Image.Image:
 
 
 def show_sources(kb: KnowledgeBase, answer: Answer) -> None:
-    known_paths = kb.store.all_paths()
+    known_locations = kb.store.all_locations()
     columns = st.columns(max(len(answer.sources), 1))
     for column, source in zip(columns, answer.sources, strict=False):
         with column:
-            show_source(kb, source, source.path in known_paths)
+            show_source(kb, source, (source.path, source.page) in known_locations)
 
 
 def show_source(kb: KnowledgeBase, source: Source, in_kb: bool) -> None:
@@ -93,7 +95,9 @@ def show_source(kb: KnowledgeBase, source: Source, in_kb: bool) -> None:
         return
     try:
         settings = kb.settings
-        image = load_image(Path(source.path), max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes)
+        image = open_location(
+            Path(source.path), source.page, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+        )
     except KBError as error:
         st.text(f"(cannot show the image: {error})")
         return
@@ -149,7 +153,7 @@ def sidebar(kb: KnowledgeBase, vlm: VisionLanguageModel | None, note: str | None
         top_k = st.slider("Sources per answer", min_value=1, max_value=8, value=min(kb.settings.top_k, 8))
         st.header("Add images")
         files = st.file_uploader(
-            f"Images (up to {MAX_UPLOADS}, {MAX_UPLOAD_BYTES // (1024 * 1024)} MB each)",
+            f"Images, PDFs or SVGs (up to {MAX_UPLOADS}, {MAX_UPLOAD_BYTES // (1024 * 1024)} MB each)",
             type=UPLOAD_TYPES,
             accept_multiple_files=True,
         )

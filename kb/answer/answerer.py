@@ -15,8 +15,8 @@ from kb.answer.prompts import SourceText, answer_messages
 from kb.config import DEFAULT_VLM, Settings
 from kb.errors import ImageError, ModelUnavailableError
 from kb.knowledge_base import KnowledgeBase
-from kb.media.images import load_image
 from kb.media.ocr import OcrLine
+from kb.media.pages import open_location
 from kb.models.registry import load_vlm
 from kb.models.vlm import VisionLanguageModel
 from kb.retrieval.relevance import is_relevant
@@ -42,6 +42,7 @@ class Source:
     n: int
     image_id: int
     path: str
+    page: int | None
     caption: str | None
     similarity: float
     lines: list[OcrLine]
@@ -49,7 +50,9 @@ class Source:
 
     @property
     def file_name(self) -> str:
-        return Path(self.path).name
+        """The file's name, with the page for a PDF page: "worksheet.pdf, page 3"."""
+        name = Path(self.path).name
+        return name if self.page is None else f"{name}, page {self.page}"
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Answer:
                 {
                     "n": source.n,
                     "path": source.path,
+                    "page": source.page,
                     "image_id": source.image_id,
                     "caption": source.caption,
                     "lines": [{"text": line.text, "box": list(line.box)} for line in source.cited_lines],
@@ -164,8 +168,11 @@ class Answerer:
         images: list[Image.Image] = []
         for source in sources:
             try:
-                image = load_image(
-                    Path(source.path), max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+                image = open_location(
+                    Path(source.path),
+                    source.page,
+                    max_pixels=settings.max_image_pixels,
+                    max_bytes=settings.max_file_bytes,
                 )
             except ImageError as error:
                 log.warning("source image %s left out of the answer: %s", source.path, error)
@@ -182,6 +189,7 @@ def _source(number: int, hit: Hit) -> Source:
         n=number,
         image_id=hit.image_id,
         path=hit.path,
+        page=hit.image.page,
         caption=hit.image.caption,
         similarity=hit.similarity,
         lines=lines,

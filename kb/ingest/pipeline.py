@@ -15,10 +15,11 @@ from kb.ingest.scan import Candidate, scan
 from kb.knowledge_base import KnowledgeBase
 from kb.media.images import file_sha256, load_image
 from kb.media.ocr import OcrEngine, OcrLine
+from kb.media.pages import document_pages, is_document_name, open_location
 from kb.models import registry
 from kb.models.vlm import VisionLanguageModel
 from kb.retrieval.text import document_text
-from kb.storage.records import ImageRecord, NewImage
+from kb.storage.records import ImageRecord, Location, NewImage, PathRecord
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class _NewImage:
     candidate: Candidate
     sha256: str
     image: Image.Image
+    page: int | None = None
 
 
 class Pipeline:
@@ -113,23 +115,27 @@ class Pipeline:
 
     def run(self, root: Path) -> IngestReport:
         root = root.resolve()
-        known_paths = self.kb.store.all_paths()
+        known = self.kb.store.all_locations()
+        file_stats = {record.path: (record.size, record.mtime_ns) for record in known.values()}
         known_failures = self.kb.store.all_failures()
         seen: set[str] = set()
         to_process: list[tuple[Candidate, str]] = []
         pending_links: list[tuple[Candidate, int]] = []
+        documents: list[Candidate] = []
         for candidate in scan(root, skip=self.settings.kb_dir):
             seen.add(candidate.path)
             if candidate.problem:
                 self._fail(candidate, candidate.problem)
                 continue
-            known = known_paths.get(candidate.path)
-            if known and (known.size, known.mtime_ns) == (candidate.size, candidate.mtime_ns):
+            if file_stats.get(candidate.path) == (candidate.size, candidate.mtime_ns):
                 self.report.unchanged += 1
                 continue
             failure = known_failures.get(candidate.path)
             if failure and (failure.size, failure.mtime_ns) == (candidate.size, candidate.mtime_ns):
                 self.report.failed.append((candidate.path, failure.reason))
+                continue
+            if is_document_name(Path(candidate.path)):
+                documents.append(candidate)
                 continue
             try:
                 sha256 = file_sha256(Path(candidate.path))
@@ -142,33 +148,79 @@ class Pipeline:
             else:
                 pending_links.append((candidate, image_id))
 
-        missing = {path for path in known_paths if _under(path, root) and path not in seen}
-        moved_from = self._link_known(pending_links, known_paths, missing)
+        missing = {location for location in known if _under(location[0], root) and location[0] not in seen}
+        moved_from: set[Location] = set()
+        for candidate, image_id in pending_links:
+            self._link_known(candidate, None, image_id, known, missing, moved_from)
         self._process_new(to_process)
+        for candidate in documents:
+            missing |= self._process_document(candidate, known, missing, moved_from)
         self._remove(missing, moved_from)
         self.kb.store.clear_failures(path for path in known_failures if _under(path, root) and path not in seen)
         self._fill_captions()
         self.report.caption_pending = self.kb.store.counts()["caption_pending"]
         return self.report
 
-    def _link_known(self, links: list[tuple[Candidate, int]], known_paths: dict, missing: set[str]) -> set[str]:
-        """Files whose content is already stored: a move, a copy, or a touched file; nothing is recomputed.
+    def _link_known(
+        self,
+        candidate: Candidate,
+        page: int | None,
+        image_id: int,
+        known: dict[Location, PathRecord],
+        missing: set[Location],
+        moved_from: set[Location],
+    ) -> None:
+        """A file or page whose content is already stored: a move, a copy, or a touched file; nothing is recomputed.
 
-        Returns the missing paths whose content reappeared elsewhere (the old names of moved files).
+        Adds to `moved_from` the missing location whose content reappeared here (the old name of a moved file).
         """
-        moved_from: set[str] = set()
-        for candidate, image_id in links:
-            previous = known_paths.get(candidate.path)
-            old_names = {path for path in missing if known_paths[path].image_id == image_id} - moved_from
-            if previous is not None and previous.image_id == image_id:
-                self.report.unchanged += 1  # same content, only the mtime changed
-            elif old_names:
-                self.report.moved += 1
-                moved_from.add(min(old_names))
-            else:
-                self.report.duplicates += 1
-            self.kb.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
-        return moved_from
+        previous = known.get((candidate.path, page))
+        old_names = {location for location in missing if known[location].image_id == image_id} - moved_from
+        if previous is not None and previous.image_id == image_id:
+            self.report.unchanged += page is None  # same content, only the mtime changed (documents count once)
+        elif old_names:
+            self.report.moved += 1
+            moved_from.add(min(old_names, key=str))
+        else:
+            self.report.duplicates += 1
+        self.kb.link_location((candidate.path, page), image_id, candidate.size, candidate.mtime_ns)
+
+    def _process_document(
+        self, candidate: Candidate, known: dict[Location, PathRecord], missing: set[Location], moved_from: set[Location]
+    ) -> set[Location]:
+        """Render a new or changed PDF or SVG page by page; only pages whose pixels changed are read and described.
+
+        Returns the locations of pages the file no longer has, to be removed.
+        """
+        produced: set[Location] = set()
+        settings = self.settings
+        try:
+            for page in document_pages(
+                Path(candidate.path),
+                max_pixels=settings.max_image_pixels,
+                max_bytes=settings.max_file_bytes,
+                max_pages=settings.max_pages,
+            ):
+                produced.add((candidate.path, page.number))
+                sha256 = page.sha256
+                image_id = self.kb.store.image_id_for_hash(sha256)
+                if image_id is not None:
+                    self._link_known(candidate, page.number, image_id, known, missing, moved_from)
+                    continue
+                item = _NewImage(candidate, sha256, page.image, page.number)
+                [caption] = self._describe([page.image])
+                try:
+                    lines = self.ocr.read(page.image)
+                except Exception as error:  # an OCR engine crash on one page must not end the run
+                    self._fail(candidate, f"OCR failed on page {page.number}: {error}")
+                    continue
+                self._commit_new(item, lines, caption)
+        except ImageError as error:
+            self._fail(candidate, str(error))
+            return set()
+        if not produced:
+            self._fail(candidate, "no page could be rendered (each is damaged or over the pixel limit)")
+        return {location for location in known if location[0] == candidate.path and location not in produced}
 
     def _process_new(self, work: list[tuple[Candidate, str]]) -> None:
         """Decode, OCR, caption (in batches), embed and commit each new image on its own."""
@@ -181,7 +233,7 @@ class Pipeline:
             for candidate, sha256 in chunk:
                 image_id = self.kb.store.image_id_for_hash(sha256)
                 if image_id is not None:  # the same content appeared earlier in this run
-                    self.kb.link_path(candidate.path, image_id, candidate.size, candidate.mtime_ns)
+                    self.kb.link_location((candidate.path, None), image_id, candidate.size, candidate.mtime_ns)
                     self.report.duplicates += 1
                     continue
                 try:
@@ -234,16 +286,17 @@ class Pipeline:
                 path=item.candidate.path,
                 file_size=item.candidate.size,
                 mtime_ns=item.candidate.mtime_ns,
+                page=item.page,
             )
         )
         self.report.new += 1
         if caption is not None:
             self.report.captioned += 1
 
-    def _remove(self, missing: set[str], moved_from: set[str]) -> None:
+    def _remove(self, missing: set[Location], moved_from: set[Location]) -> None:
         if not missing:
             return
-        self.kb.remove_paths(missing)
+        self.kb.remove_locations(missing)
         self.report.removed += len(missing - moved_from)
 
     def _fill_captions(self) -> None:
@@ -265,12 +318,10 @@ class Pipeline:
             self.report.captioned += 1
 
     def _open_stored(self, row: ImageRecord) -> Image.Image | None:
-        for path in row.paths:
+        for path, page in zip(row.paths, row.pages, strict=True):
             try:
-                return load_image(
-                    Path(path),
-                    max_pixels=self.settings.max_image_pixels,
-                    max_bytes=self.settings.max_file_bytes,
+                return open_location(
+                    Path(path), page, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_file_bytes
                 )
             except ImageError:
                 continue

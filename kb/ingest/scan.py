@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.media.images import is_image_name
+from kb.media.pages import is_document_name
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """An image-named file found in the folder; `problem` is set when it cannot be used at all."""
+    """An image or document (PDF, SVG) found in the folder; `problem` is set when it cannot be used at all."""
 
     path: str  # absolute, as found (symlinks not resolved), so the user sees their own names
     size: int
@@ -21,7 +22,7 @@ class Candidate:
 
 
 def scan(root: Path, skip: Path | None = None) -> Iterator[Candidate]:
-    """Every file with an image extension below root, in a stable order.
+    """Every file with an image or document extension below root, in a stable order.
 
     Symlinked folders are followed once (a loop is visited once); symlinks that lead outside root are
     reported rather than followed, so a collection cannot pull in files from elsewhere. `skip` is a
@@ -40,7 +41,7 @@ def scan(root: Path, skip: Path | None = None) -> Iterator[Candidate]:
         subdirs.sort()
         for name in sorted(files):
             path = Path(directory) / name
-            if is_image_name(path):
+            if is_image_name(path) or is_document_name(path):
                 yield _candidate(path, root)
 
 

@@ -8,6 +8,8 @@ import numpy as np
 
 from kb.media.ocr import OcrLine
 
+Location = tuple[str, int | None]  # (file path, page number of a document or None for an image file)
+
 
 @dataclass(frozen=True, eq=False)
 class ImageRecord:
@@ -25,6 +27,7 @@ class ImageRecord:
     caption_model: str | None
     caption_settings: str | None
     paths: tuple[str, ...]
+    pages: tuple[int | None, ...]  # the page of each path: a number for a document page, None for an image file
     lines: tuple[OcrLine, ...]
     vector: np.ndarray
 
@@ -34,18 +37,28 @@ class ImageRecord:
         return self.paths[0] if self.paths else ""
 
     @property
+    def page(self) -> int | None:
+        """The page of the first path: a number for a PDF page, None for an image file."""
+        return self.pages[0] if self.pages else None
+
+    @property
     def ocr_text(self) -> str:
         return "\n".join(line.text for line in self.lines)
 
 
 @dataclass(frozen=True)
 class PathRecord:
-    """A file path (absolute) where an image content was found, with the stat that detects changes."""
+    """A file path (absolute) and page where an image content was found, with the file's stat that detects changes."""
 
     path: str
+    page: int | None
     image_id: int
     size: int
     mtime_ns: int
+
+    @property
+    def location(self) -> Location:
+        return (self.path, self.page)
 
 
 @dataclass(frozen=True)
@@ -74,3 +87,8 @@ class NewImage:
     path: str
     file_size: int
     mtime_ns: int
+    page: int | None = None
+
+    @property
+    def location(self) -> Location:
+        return (self.path, self.page)

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from kb.media.ocr import OcrLine
-from kb.storage.records import FailureRecord, ImageRecord, NewImage, PathRecord
+from kb.storage.records import FailureRecord, ImageRecord, Location, NewImage, PathRecord
 from kb.storage.sqlite_schema import FailureRow, ImageRow, LineRow, MetaRow, PathRow, migrate
 
 SEQUENCE_KEY = "vector_seq"  # meta row: the last vector sequence number handed out
@@ -45,12 +45,13 @@ class SqliteStore:
 
     # --- reads ------------------------------------------------------------------------------------
 
-    def all_paths(self) -> dict[str, PathRecord]:
+    def all_locations(self) -> dict[Location, PathRecord]:
         with self._session() as session:
-            return {
-                row.path: PathRecord(row.path, row.image_id, row.size, row.mtime_ns)
+            records = (
+                PathRecord(row.path, _page(row.page), row.image_id, row.size, row.mtime_ns)
                 for row in session.scalars(select(PathRow))
-            }
+            )
+            return {record.location: record for record in records}
 
     def all_failures(self) -> dict[str, FailureRecord]:
         with self._session() as session:
@@ -104,6 +105,8 @@ class SqliteStore:
             return {
                 "images": session.scalar(select(func.count(ImageRow.id))) or 0,
                 "paths": session.scalar(select(func.count(PathRow.id))) or 0,
+                "files": session.scalar(select(func.count(PathRow.path.distinct()))) or 0,
+                "pages": session.scalar(select(func.count(PathRow.id)).where(PathRow.page != 0)) or 0,
                 "failed": session.scalar(select(func.count(FailureRow.path))) or 0,
                 "caption_pending": session.scalar(
                     select(func.count(ImageRow.id)).where(ImageRow.caption_model.is_(None))
@@ -178,12 +181,12 @@ class SqliteStore:
                 text("INSERT INTO image_text_fts(rowid, caption, ocr_text) VALUES (:id, :caption, :ocr)"),
                 {"id": row.id, "caption": image.caption or "", "ocr": "\n".join(line.text for line in image.lines)},
             )
-            return row.id, _upsert_path(session, image.path, row.id, image.file_size, image.mtime_ns)
+            return row.id, _upsert_path(session, image.location, row.id, image.file_size, image.mtime_ns)
 
-    def link_path(self, path: str, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
-        """Point a path at an existing image content (a moved, copied or changed file); returns deleted image ids."""
+    def link_location(self, location: Location, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
+        """Point a path (and page) at a stored image content (a moved, copied or changed file); returns deleted ids."""
         with self._session() as session, session.begin():
-            return _upsert_path(session, path, image_id, file_size, mtime_ns)
+            return _upsert_path(session, location, image_id, file_size, mtime_ns)
 
     def set_caption(self, image_id: int, caption: str, model_id: str, settings_tag: str, vector: np.ndarray) -> None:
         with self._session() as session, session.begin():
@@ -200,13 +203,14 @@ class SqliteStore:
                 {"id": image_id, "caption": caption},
             )
 
-    def remove_paths(self, paths: Iterable[str]) -> list[int]:
-        """Forget paths; images left without any path are deleted. Returns the deleted image ids."""
-        path_list = list(paths)
-        if not path_list:
+    def remove_locations(self, locations: Iterable[Location]) -> list[int]:
+        """Forget paths (and pages); images left without any path are deleted. Returns the deleted image ids."""
+        wanted = set(locations)
+        if not wanted:
             return []
         with self._session() as session, session.begin():
-            rows = list(session.scalars(select(PathRow).where(PathRow.path.in_(path_list))))
+            candidates = session.scalars(select(PathRow).where(PathRow.path.in_({path for path, _ in wanted})))
+            rows = [row for row in candidates if (row.path, _page(row.page)) in wanted]
             touched = {row.image_id for row in rows}
             for row in rows:
                 session.delete(row)
@@ -249,6 +253,7 @@ def _record(row: ImageRow) -> ImageRecord:
         caption_model=row.caption_model,
         caption_settings=row.caption_settings,
         paths=tuple(path.path for path in row.paths),
+        pages=tuple(_page(path.page) for path in row.paths),
         lines=tuple(
             OcrLine(text=line.text, box=(line.left, line.top, line.right, line.bottom), confidence=line.confidence)
             for line in row.lines
@@ -274,12 +279,17 @@ def _fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def _upsert_path(session: Session, path: str, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
-    """Point path at image_id; returns the ids of images this left without any path (now deleted)."""
-    row = session.scalar(select(PathRow).where(PathRow.path == path))
+def _page(stored: int) -> int | None:
+    return stored or None  # 0 in the table: an image file, not a document page
+
+
+def _upsert_path(session: Session, location: Location, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
+    """Point a path and page at image_id; returns the ids of images this left without any path (now deleted)."""
+    path, page = location
+    row = session.scalar(select(PathRow).where(PathRow.path == path, PathRow.page == (page or 0)))
     previous_image = None
     if row is None:
-        session.add(PathRow(path=path, image_id=image_id, size=file_size, mtime_ns=mtime_ns))
+        session.add(PathRow(path=path, page=page or 0, image_id=image_id, size=file_size, mtime_ns=mtime_ns))
     else:
         previous_image = row.image_id
         row.image_id, row.size, row.mtime_ns = image_id, file_size, mtime_ns

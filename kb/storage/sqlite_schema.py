@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kb.errors import KBError
@@ -39,9 +39,11 @@ class ImageRow(Base):
 
 class PathRow(Base):
     __tablename__ = "paths"
+    __table_args__ = (UniqueConstraint("path", "page"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String, unique=True)
+    path: Mapped[str] = mapped_column(String)
+    page: Mapped[int] = mapped_column(Integer, default=0)  # 1-based page of a document; 0 for an image file
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
     size: Mapped[int] = mapped_column(Integer)
     mtime_ns: Mapped[int] = mapped_column(Integer)
@@ -119,9 +121,26 @@ def _v2_vector_sequence(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX ix_images_vector_seq ON images (vector_seq)")
 
 
+def _v3_document_pages(connection: sqlite3.Connection) -> None:
+    """Version 3: a path holds one image per page (PDF pages), so paths are unique per (path, page)."""
+    connection.execute(
+        "CREATE TABLE paths_v3 (id INTEGER NOT NULL, path VARCHAR NOT NULL, page INTEGER NOT NULL DEFAULT 0, "
+        "image_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, PRIMARY KEY (id), "
+        "UNIQUE (path, page), FOREIGN KEY(image_id) REFERENCES images (id))"
+    )
+    connection.execute(
+        "INSERT INTO paths_v3 (id, path, page, image_id, size, mtime_ns) "
+        "SELECT id, path, 0, image_id, size, mtime_ns FROM paths"
+    )
+    connection.execute("DROP TABLE paths")
+    connection.execute("ALTER TABLE paths_v3 RENAME TO paths")
+    connection.execute("CREATE INDEX ix_paths_image_id ON paths (image_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_tables,
     _v2_vector_sequence,
+    _v3_document_pages,
 ]  # MIGRATIONS[n] makes version n+1
 SCHEMA_VERSION = len(MIGRATIONS)
 
