@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 pytest.register_assert_rewrite("tests.answer_fixtures")
 
 from tests.answer_fixtures import LISBON_QUESTION, chart_png_bytes  # noqa: E402
+from tests.documents import write_pdf  # noqa: E402
 
 pytest_plugins = ["tests.answer_fixtures"]
 
@@ -69,3 +71,18 @@ def test_upload_adds_images_through_the_pipeline(monkeypatch, answer_kb_dir, tmp
     assert len(saved) == 1 and saved[0].name.startswith("tides_chart-") and saved[0].suffix == ".png"
     app.chat_input[0].set_value("When is high tide in Porto?").run()
     assert saved[0].name in texts(app)
+
+
+def test_an_uploaded_pdf_is_cited_by_page(monkeypatch, answer_kb_dir, tmp_path):
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(answer_kb_dir, kb_dir)
+    app = page(monkeypatch, kb_dir, "none")
+    pdf = write_pdf(tmp_path / "unit.pdf", [["Unit 4: forces", "Gravity"], ["Friction slows motion", "Rough surface"]])
+    app.file_uploader[0].set_value([("unit.pdf", pdf.read_bytes(), "application/pdf")]).run()
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    app.chat_input[0].set_value("What does friction do on a rough surface?").run()
+    assert not app.exception and not app.error
+    shown = texts(app)
+    assert re.search(r"\[1\] unit-[0-9a-f]{12}\.pdf, page 2", shown), shown
+    assert len(app.image) >= 2  # the page itself, rendered, with its cited lines boxed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,8 @@ def test_pages_and_svgs_are_found_with_their_page_and_hostile_ones_refused(colle
     for name in ("external_entity.svg", "billion_laughs.svg", "huge.svg", "encrypted.pdf", "broken.pdf"):
         assert f"{name}:" in ingest.stdout, ingest.stdout
     assert "entities" in ingest.stdout and "too large" in ingest.stdout and "encrypted" in ingest.stdout
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # the largest child so far, this one too
+    assert peak_gb < 3, f"ingest peaked at {peak_gb:.1f} GB"
 
     for query, page in [("magma chamber crater", 1), ("evaporation condensation", 2), ("grass rabbit fox", 3)]:
         top = search(kb_dir, query)[0]

@@ -114,16 +114,20 @@ def test_peak_memory_stays_bounded_on_hostile_files(tmp_path):
     code = (
         "import re, sys; from pathlib import Path\n"
         "from kb.media.images import load_image; from kb.errors import ImageError\n"
+        "from kb.media.pages import document_pages, is_document_name\n"
+        "limits = dict(max_pixels=80_000_000, max_bytes=100_000_000)\n"
         "for p in sorted(Path(sys.argv[1]).rglob('*')):\n"
         "    if p.is_file():\n"
-        "        try: load_image(p, max_pixels=80_000_000, max_bytes=100_000_000)\n"
+        "        try:\n"
+        "            if is_document_name(p): list(document_pages(p, max_pages=200, **limits))\n"
+        "            else: load_image(p, **limits)\n"
         "        except ImageError: pass\n"
         "print(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1))"
     )
     result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT_DIR)
     assert result.returncode == 0, result.stderr
     peak_mb = int(result.stdout.strip()) / 1024  # VmHWM: this process's own peak (ru_maxrss survives exec)
-    assert 0 < peak_mb < 500, f"decoding hostile files peaked at {peak_mb:.0f} MB"
+    assert 0 < peak_mb < 500, f"decoding hostile files and documents peaked at {peak_mb:.0f} MB"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -42,10 +42,10 @@ class Source:
     n: int
     image_id: int
     path: str
-    page: int | None
     caption: str | None
     similarity: float
     lines: list[OcrLine]
+    page: int | None = None  # the page of a PDF, None for an image file
     cited_lines: list[OcrLine] = field(default_factory=list)
 
     @property
