@@ -1,8 +1,9 @@
-"""python -m kb ingest | search | ask | stats | reindex | check: the command-line contract other tools rely on."""
+"""python -m kb ingest | search | ask | serve | stats | reindex | check: the command-line contract tools rely on."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import sys
@@ -10,23 +11,9 @@ from pathlib import Path
 
 from kb.answer.answerer import Answer, Answerer, load_answer_model
 from kb.config import Settings
-from kb.errors import KBError
+from kb.errors import KBError, SettingsError
 from kb.ingest.pipeline import run as ingest_folder
 from kb.knowledge_base import KnowledgeBase
-from kb.retrieval.search import Hit
-
-
-def hit_json(hit: Hit) -> dict:
-    return {
-        "path": hit.path,
-        "page": hit.image.page,
-        "score": round(hit.score, 6),
-        "similarity": round(hit.similarity, 6),
-        "image_id": hit.image_id,
-        "caption": hit.image.caption,
-        "ocr_text": hit.image.ocr_text,
-        "paths": list(hit.image.paths),
-    }
 
 
 def positive_int(value: str) -> int:
@@ -50,11 +37,41 @@ def cmd_ingest(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    host = args.host
+    if not kb.settings.api_keys and not is_loopback(host):
+        raise SettingsError(
+            f"--host {host} leaves this machine: set KB_API_KEY (comma-separated keys) to protect the API"
+        )
+    try:
+        import uvicorn
+
+        from kb.server.app import create_app
+    except ImportError as error:
+        raise KBError(f"the API needs its extra: pip install 'image-kb[api]' ({error.name} is missing)") from error
+    vlm, note = load_answer_model(kb.settings)
+    if note:
+        print(note, file=sys.stderr)
+    print(f"serving {kb.settings.kb_dir} on http://{host}:{args.port} (docs at /docs)", file=sys.stderr)
+    uvicorn.run(create_app(kb, vlm, note), host=host, port=args.port, log_level="warning")
+    return 0
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses that stay on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_search(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     for query in args.query:
         hits = kb.search(query, k=args.k)
         if args.json:
-            print(json.dumps({"query": query, "hits": [hit_json(hit) for hit in hits]}, ensure_ascii=False))
+            print(json.dumps({"query": query, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
             continue
         print(f"{query}")
         for rank, hit in enumerate(hits, start=1):
@@ -153,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("reindex", parents=[common], help="rebuild the index from the store").set_defaults(
         handler=cmd_reindex
     )
+    serve = commands.add_parser("serve", parents=[common], help="the HTTP API (FastAPI on uvicorn)")
+    serve.add_argument(
+        "--vlm", help="answer model: Hugging Face id, local path, or none (default: $KB_VLM or Qwen3-VL)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    serve.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
+    serve.set_defaults(handler=cmd_serve)
+
     check = commands.add_parser("check", parents=[common], help="verify that store, index and files agree")
     check.add_argument("--repair", action="store_true", help="rebuild the index and forget vanished files")
     check.set_defaults(handler=cmd_check)
@@ -173,13 +200,13 @@ def add_ingest_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Run a parsed command; a KBError (bad setting, missing KB, locked KB...) becomes one line and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    ingesting = args.handler is cmd_ingest
-    if ingesting and not args.images_dir.is_dir():
+    creating = args.handler in (cmd_ingest, cmd_serve)
+    if args.handler is cmd_ingest and not args.images_dir.is_dir():
         print(f"error: {args.images_dir} is not a folder", file=sys.stderr)
         return 2
     try:
         settings = Settings.from_env(kb_dir=args.kb, vlm=getattr(args, "vlm", None))
-        kb = KnowledgeBase.open(settings, create=ingesting)
+        kb = KnowledgeBase.open(settings, create=creating)
         try:
             return args.handler(kb, args)
         finally:

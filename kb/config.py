@@ -31,6 +31,11 @@ def env_text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
 
+def env_list(name: str) -> tuple[str, ...]:
+    """The comma-separated values in environment variable `name`, blanks dropped."""
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a knowledge base needs to know; build with `Settings.from_env(...)`."""
@@ -46,6 +51,8 @@ class Settings:
     max_pages: int = 200  # KB_MAX_PAGES: pages read from one PDF; the rest are left out
     ocr_max_side: int = 2048  # images are downscaled to this longest side before OCR
     top_k: int = 3  # KB_TOP_K: sources passed to the answer model
+    api_keys: tuple[str, ...] = ()  # KB_API_KEY: comma-separated keys; set, every API route but /healthz needs one
+    cors_origins: tuple[str, ...] = ()  # KB_API_CORS_ORIGINS: comma-separated origins allowed by CORS; none = off
 
     @property
     def db_path(self) -> Path:
@@ -76,6 +83,8 @@ class Settings:
             max_file_bytes=env_int("KB_MAX_FILE_BYTES", cls.max_file_bytes),
             max_pages=env_int("KB_MAX_PAGES", cls.max_pages),
             top_k=env_int("KB_TOP_K", cls.top_k),
+            api_keys=env_list("KB_API_KEY"),
+            cors_origins=env_list("KB_API_CORS_ORIGINS"),
         )
         if kb_dir is not None:
             settings = replace(settings, kb_dir=Path(kb_dir))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.request import urlopen
 
 from tests.conftest import ROOT_DIR, draw_diagram
 
@@ -112,3 +114,31 @@ def test_ingest_killed_mid_run_resumes_without_duplicates(tmp_path):
     stats = json.loads(cli("-m", "kb", "stats", "--kb", str(kb_dir), "--json").stdout)
     assert stats["images"] == stats["paths"] == stats["vectors"] == 14 and stats["failed"] == 0
     assert cli("-m", "kb", "check", "--kb", str(kb_dir)).returncode == 0
+
+
+def test_serve_starts_on_loopback_and_refuses_other_hosts_without_a_key(tmp_path):
+    kb_dir = tmp_path / "kb"
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "kb", "serve", "--kb", str(kb_dir), "--vlm", "none", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                health = json.loads(urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert health["status"] == "ok" and health["model"]["loaded"] is False
+    finally:
+        server.terminate()
+        server.wait(30)
+    refused = cli("-m", "kb", "serve", "--kb", str(kb_dir), "--host", "0.0.0.0", check=False)
+    assert refused.returncode == 2 and "KB_API_KEY" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +13,12 @@ from kb.answer.answerer import Answer, Answerer, Source, load_answer_model
 from kb.config import Settings
 from kb.errors import KBError
 from kb.ingest.pipeline import run as ingest_folder
+from kb.ingest.uploads import MAX_UPLOAD_BYTES, MAX_UPLOADS, save_uploads
 from kb.knowledge_base import KnowledgeBase
-from kb.media.images import IMAGE_SUFFIXES
-from kb.media.pages import PDF_SUFFIXES, SVG_SUFFIXES, open_location
+from kb.media.pages import open_location
 from kb.models.vlm import VisionLanguageModel
 
-UPLOAD_SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES | SVG_SUFFIXES
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tiff", "pdf", "svg"]
-MAX_UPLOADS = 20  # files per upload batch
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file
 THUMBNAIL_WIDTH = 160
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -40,34 +36,6 @@ def open_vlm(vlm_id: str) -> tuple[VisionLanguageModel | None, str | None]:
 def plain_markdown(text: str) -> str:
     """Text (possibly from images) escaped so that markdown shows it literally, line breaks kept."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
-
-
-def safe_upload_name(name: str, data: bytes) -> str | None:
-    """A file name that cannot leave the uploads folder or clash: cleaned stem + content hash; None if unusable."""
-    path = Path(name.replace("\\", "/")).name
-    suffix = Path(path).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        return None
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_")[:60] or "image"
-    return f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
-
-
-def save_uploads(files: list, folder: Path) -> tuple[list[Path], list[str]]:
-    """Write uploaded files (objects with .name and .getvalue()) into folder; returns (saved, refused reasons)."""
-    saved: list[Path] = []
-    refused: list[str] = [f"{file.name}: more than {MAX_UPLOADS} files at once" for file in files[MAX_UPLOADS:]]
-    folder.mkdir(parents=True, exist_ok=True)
-    for file in files[:MAX_UPLOADS]:
-        data = file.getvalue()
-        name = safe_upload_name(file.name, data)
-        if name is None:
-            refused.append(f"{file.name}: not an image, PDF or SVG file name")
-        elif len(data) > MAX_UPLOAD_BYTES:
-            refused.append(f"{file.name}: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-        else:
-            (folder / name).write_bytes(data)
-            saved.append(folder / name)
-    return saved, refused
 
 
 def highlighted(image: Image.Image, source: Source) -> Image.Image:

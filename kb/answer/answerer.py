@@ -127,18 +127,27 @@ class Answerer:
         self.top_k = top_k or kb.settings.top_k
         self.unavailable_note = unavailable_note or f"Answer model unavailable: {ENABLE_HINT}."
 
-    def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+    def answer(
+        self, question: str, history: Sequence[tuple[str, str]] = (), attached: Sequence[Image.Image] = ()
+    ) -> Answer:
         """The whole answer at once (drains `stream`)."""
-        for item in self.stream(question, history):
+        for item in self.stream(question, history, attached):
             if isinstance(item, Answer):
                 return item
         raise AssertionError("stream() ended without an Answer")
 
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[str | Answer]:
-        """Yield the answer's text in pieces as they are generated, then the finished Answer."""
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]] = (), attached: Sequence[Image.Image] = ()
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces as they are generated, then the finished Answer.
+
+        `attached` images (sent with the question) go to the VLM first, with the relevant sources beside them.
+        """
         hits = self.kb.search(retrieval_query(question, history), k=self.top_k)
         sources = [_source(number, hit) for number, hit in enumerate(hits, start=1)]
-        if not is_relevant(hits):
+        if attached and self.vlm is not None:
+            yield from self._generate(question, history, sources if is_relevant(hits) else [], attached)
+        elif not is_relevant(hits):
             yield _finish(_not_found_text(sources), "not-found", sources, question)
         elif self.vlm is None:
             yield _finish(_retrieval_only_text(sources, self.unavailable_note), "retrieval-only", sources, question)
@@ -146,17 +155,23 @@ class Answerer:
             yield from self._generate(question, history, sources)
 
     def _generate(
-        self, question: str, history: Sequence[tuple[str, str]], sources: list[Source]
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]],
+        sources: list[Source],
+        attached: Sequence[Image.Image] = (),
     ) -> Iterator[str | Answer]:
         shown, images = self._load_images(sources)
-        messages = answer_messages(question, [_source_text(source) for source in shown], history[-HISTORY_TURNS:])
+        messages = answer_messages(
+            question, [_source_text(source) for source in shown], history[-HISTORY_TURNS:], attached=len(attached)
+        )
         pieces: list[str] = []
-        for piece in self.vlm.stream(messages, images, self.kb.settings.answer_max_new_tokens):
+        for piece in self.vlm.stream(messages, [*attached, *images], self.kb.settings.answer_max_new_tokens):
             pieces.append(piece)
             yield piece
         text = "".join(pieces).strip()
         numbers = [n for n in cited_numbers(text) if any(source.n == n for source in shown)]
-        cited = [source for source in shown if source.n in numbers] or shown
+        cited = [source for source in shown if source.n in numbers] or ([] if attached else shown)
         for source in cited:
             source.cited_lines = supporting_lines(source.lines, text, question)
         yield Answer(text=text, mode="vlm", sources=cited)

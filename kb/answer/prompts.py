@@ -43,28 +43,31 @@ def source_block(source: SourceText) -> str:
 
 
 def answer_messages(
-    question: str, sources: Sequence[SourceText], history: Sequence[tuple[str, str]] = ()
+    question: str, sources: Sequence[SourceText], history: Sequence[tuple[str, str]] = (), attached: int = 0
 ) -> list[dict]:
     """Chat messages for a grounded answer: system rule, then one user turn with the images, context, question.
 
     `history` is the recent conversation as (question, answer) pairs, kept short; the images appear in the
-    user turn in source order, each as an {"type": "image"} part to be filled by the VLM backend.
+    user turn in order, each as an {"type": "image"} part to be filled by the VLM backend: first the `attached`
+    images the user sent with the question, then the sources.
     """
     messages: list[dict] = [{"role": "system", "content": SYSTEM_PROMPT}]
     for past_question, past_answer in history:
         messages.append({"role": "user", "content": past_question})
         messages.append({"role": "assistant", "content": past_answer})
     content: list[dict] = []
+    for number in range(1, attached + 1):
+        content.append({"type": "text", "text": f"Image attached by the user (A{number}):"})
+        content.append({"type": "image"})
     for source in sources:
         content.append({"type": "text", "text": f"Image {source.number}:"})
         content.append({"type": "image"})
     context = "\n\n".join(source_block(source) for source in sources)
-    content.append(
-        {
-            "type": "text",
-            "text": f"{context}\n\nQuestion: {question.strip()}\n"
-            "Answer from the sources above, citing them as [n]. If they do not contain the answer, say so.",
-        }
-    )
+    instruction = "Answer from the sources above, citing them as [n]. If they do not contain the answer, say so."
+    if attached:
+        instruction = (
+            "Answer about the attached image(s); use the numbered sources where they help and cite them as [n]."
+        )
+    content.append({"type": "text", "text": f"{context}\n\nQuestion: {question.strip()}\n{instruction}"})
     messages.append({"role": "user", "content": content})
     return messages

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import warnings
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -43,10 +45,23 @@ def load_image(path: Path, *, max_pixels: int, max_bytes: int) -> Image.Image:
         raise ImageError("empty file (0 bytes)")
     if size > max_bytes:
         raise ImageError(f"file too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:.0f} MB")
+    return _decode(path, max_pixels)
+
+
+def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> Image.Image:
+    """`load_image` for bytes in memory (an upload, a data: URL), with the same limits."""
+    if not data:
+        raise ImageError("empty image (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageError(f"image too large: {len(data) / 1e6:.1f} MB > limit {max_bytes / 1e6:.0f} MB")
+    return _decode(io.BytesIO(data), max_pixels)
+
+
+def _decode(source: Path | IO[bytes], max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 if image.format not in ALLOWED_FORMATS:
                     raise ImageError(f"unsupported image format: {image.format}")
                 width, height = image.size

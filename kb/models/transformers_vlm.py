@@ -100,23 +100,29 @@ class TransformersVLM:
         return captions
 
     def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+        """Yield the reply in pieces; closing the iterator early (a client gone) stops the generation at once."""
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.prepare([fill_images(messages, images)])
         streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
         failure: list[BaseException] = []
+        abandoned = threading.Event()
 
         def run() -> None:
             try:
-                self.generate_ids(inputs, max_new_tokens, streamer=streamer)
+                stop = StoppingCriteriaList([lambda input_ids, scores, **kwargs: abandoned.is_set()])
+                self.generate_ids(inputs, max_new_tokens, streamer=streamer, stopping_criteria=stop)
             except BaseException as error:  # surfaced in the caller's thread below
                 failure.append(error)
                 streamer.on_finalized_text("", stream_end=True)
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        yield from (piece for piece in streamer if piece)
-        worker.join()
+        try:
+            yield from (piece for piece in streamer if piece)
+        finally:
+            abandoned.set()
+            worker.join()
         if failure:
             raise failure[0]
 

@@ -43,6 +43,19 @@ class Hit:
     def path(self) -> str:
         return self.image.path
 
+    def to_json(self) -> dict:
+        """The hit as `kb search --json` and the API's /v1/search print it."""
+        return {
+            "path": self.path,
+            "page": self.image.page,
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 6),
+            "image_id": self.image_id,
+            "caption": self.image.caption,
+            "ocr_text": self.image.ocr_text,
+            "paths": list(self.image.paths),
+        }
+
 
 def best_line_coverage(image: ImageRecord, weights: dict[str, float]) -> float:
     """The largest weighted share of the question's terms found together on one OCR line (a label beside its value)."""
