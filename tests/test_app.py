@@ -7,12 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 pytest.register_assert_rewrite("tests.answer_fixtures")
 
+from kb.answer.answerer import Source  # noqa: E402
+from kb.media.ocr import OcrLine  # noqa: E402
 from tests.answer_fixtures import LISBON_QUESTION, chart_png_bytes  # noqa: E402
 from tests.documents import write_pdf  # noqa: E402
+from ui.app import highlighted  # noqa: E402
 
 pytest_plugins = ["tests.answer_fixtures"]
 
@@ -86,3 +90,31 @@ def test_an_uploaded_pdf_is_cited_by_page(monkeypatch, answer_kb_dir, tmp_path):
     shown = texts(app)
     assert re.search(r"\[1\] unit-[0-9a-f]{12}\.pdf, page 2", shown), shown
     assert len(app.image) >= 2  # the page itself, rendered, with its cited lines boxed
+
+
+def test_an_attached_image_is_read_and_answered_with_timing(monkeypatch, answer_kb_dir, tiny_vlm_dir, tmp_path):
+    app = page(monkeypatch, answer_kb_dir, str(tiny_vlm_dir))
+    png = chart_png_bytes(tmp_path / "tides.png", ["Tide table of Porto", "High tide 06:40"])
+    app.chat_input[0].upload("tides.png", png, "image/png").set_value("What does this table show?").run()
+    assert not app.exception and not app.error
+    shown = texts(app)
+    assert "text read from the attached image" in shown and "Porto" in shown
+    assert any("first token after" in caption.value for caption in app.caption)
+    assert len(app.image) >= 1
+
+
+def test_sources_show_their_boxed_lines_without_opening_anything(monkeypatch, answer_kb_dir):
+    app = page(monkeypatch, answer_kb_dir, "none")
+    app.chat_input[0].set_value(LISBON_QUESTION).run()
+    assert not app.exception and not app.error
+    inside = [image.proto for expander in app.expander for image in expander.image]
+    outside = [image.proto for image in app.image if image.proto not in inside]
+    assert len(outside) == len(app.expander) >= 1, "each source's image is on the page itself, not only in its expander"
+
+
+def test_cited_lines_are_boxed_on_the_shown_image():
+    line = OcrLine(text="Jan 100 mm", box=(20.0, 30.0, 120.0, 60.0), confidence=0.9)
+    source = Source(n=1, image_id=1, path="/x.png", caption=None, similarity=0.5, lines=[line], cited_lines=[line])
+    marked = highlighted(Image.new("RGB", (200, 100), "white"), source)
+    assert marked.getpixel((20, 45)) == (230, 40, 40) and marked.getpixel((70, 30)) == (230, 40, 40)
+    assert marked.getpixel((70, 45)) == (255, 255, 255), "inside the box the text stays readable"

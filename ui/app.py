@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -15,17 +17,27 @@ from kb.errors import KBError
 from kb.ingest.pipeline import run as ingest_folder
 from kb.ingest.uploads import MAX_UPLOAD_BYTES, MAX_UPLOADS, save_uploads
 from kb.knowledge_base import KnowledgeBase
+from kb.media.images import decode_image
+from kb.media.ocr import OcrEngine, OcrLine
 from kb.media.pages import open_location
 from kb.models.vlm import VisionLanguageModel
 
+ATTACHMENT_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+DESCRIBE_PROMPT = "Describe this image: what it shows, its labels and values."
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tiff", "pdf", "svg"]
-THUMBNAIL_WIDTH = 160
+SOURCE_WIDTH = 480  # pixels: the boxed lines stay legible beside the answer
+ATTACHMENT_WIDTH = 320
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 @st.cache_resource(show_spinner="Opening the knowledge base...")
 def open_kb(kb_dir: str) -> KnowledgeBase:
     return KnowledgeBase.open(Settings.from_env(kb_dir=kb_dir), create=False)
+
+
+@st.cache_resource(show_spinner="Loading OCR...")
+def open_ocr(max_side: int) -> OcrEngine:
+    return OcrEngine(max_side=max_side)
 
 
 @st.cache_resource(show_spinner="Loading the answer model...")
@@ -69,8 +81,8 @@ def show_source(kb: KnowledgeBase, source: Source, in_kb: bool) -> None:
     except KBError as error:
         st.text(f"(cannot show the image: {error})")
         return
-    st.image(image, width=THUMBNAIL_WIDTH)
-    with st.expander(f"Source [{source.n}]: image, text and cited lines"):
+    st.image(highlighted(image, source), width=SOURCE_WIDTH)  # cited lines boxed, readable without a click
+    with st.expander(f"Source [{source.n}]: full size, text and cited lines"):
         st.image(highlighted(image, source))
         st.text(f"file: {source.path}")
         st.text(f"description: {source.caption or '(pending)'}")
@@ -80,33 +92,91 @@ def show_source(kb: KnowledgeBase, source: Source, in_kb: bool) -> None:
             st.code("\n".join(line.text for line in source.cited_lines), language=None)
 
 
-def show_turn(kb: KnowledgeBase, question: str, answer: Answer) -> None:
+def show_turn(kb: KnowledgeBase, turn: dict) -> None:
     with st.chat_message("user"):
-        st.text(question)
+        show_question(turn["question"], turn["attached"])
     with st.chat_message("assistant"):
-        st.markdown(plain_markdown(answer.text))
-        show_sources(kb, answer)
+        st.markdown(plain_markdown(turn["answer"].text))
+        if turn["timing"]:
+            st.caption(turn["timing"])
+        show_sources(kb, turn["answer"])
 
 
-def ask(kb: KnowledgeBase, answerer: Answerer, question: str) -> None:
+def show_question(question: str, attached: Attachment | None) -> None:
+    st.text(question)
+    if attached is not None:
+        st.image(attached.image, width=ATTACHMENT_WIDTH)
+        st.text("text read from the attached image:")
+        st.code("\n".join(line.text for line in attached.lines) or "(no text found)", language=None)
+
+
+def ask(kb: KnowledgeBase, answerer: Answerer, question: str, attached: Attachment | None) -> None:
     history = [(turn["question"], turn["answer"].text) for turn in st.session_state.turns]
     with st.chat_message("user"):
-        st.text(question)
+        show_question(question, attached)
     with st.chat_message("assistant"):
         result: list[Answer] = []
+        clock = StreamClock()
 
         def pieces() -> Iterator[str]:
-            for item in answerer.stream(question, history):
+            images = [attached.image] if attached is not None else []
+            for item in answerer.stream(question or DESCRIBE_PROMPT, history, images):
                 if isinstance(item, Answer):
                     result.append(item)
                     if item.mode != "vlm":
                         yield plain_markdown(item.text)
                 else:
+                    clock.piece(item)
                     yield plain_markdown(item)
 
         st.write_stream(pieces())
+        timing = clock.summary()
+        if timing:
+            st.caption(timing)
         show_sources(kb, result[0])
-    st.session_state.turns.append({"question": question, "answer": result[0]})
+    st.session_state.turns.append({"question": question, "answer": result[0], "attached": attached, "timing": timing})
+
+
+class StreamClock:
+    """Time to the first generated piece and the generation speed of one answer, for a small caption."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.text: list[str] = []
+
+    def piece(self, text: str) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+        self.text.append(text)
+
+    def summary(self) -> str | None:
+        if self.first is None:
+            return None
+        words = len("".join(self.text).split())
+        seconds = max(time.perf_counter() - self.first, 1e-6)
+        return f"first token after {self.first - self.start:.1f} s · {words / seconds:.1f} words/s"
+
+
+@dataclass
+class Attachment:
+    """An image attached to a question in the chat, with the text OCR read from it."""
+
+    image: Image.Image
+    lines: list[OcrLine]
+
+
+def read_attachment(kb: KnowledgeBase, files: list) -> Attachment | None:
+    """The first attached image, decoded under the ingest guards and read by OCR; st.warning when unusable."""
+    if not files:
+        return None
+    settings = kb.settings
+    try:
+        image = decode_image(files[0].getvalue(), max_pixels=settings.max_image_pixels, max_bytes=MAX_UPLOAD_BYTES)
+    except KBError as error:
+        st.warning(f"attached file not used: {error}")
+        return None
+    return Attachment(image=image, lines=open_ocr(settings.ocr_max_side).read(image))
 
 
 def sidebar(kb: KnowledgeBase, vlm: VisionLanguageModel | None, note: str | None) -> int:
@@ -161,9 +231,16 @@ def main() -> None:
         top_k = sidebar(kb, vlm, note)
         st.session_state.setdefault("turns", [])
         for turn in st.session_state.turns:
-            show_turn(kb, turn["question"], turn["answer"])
-        if question := st.chat_input("Ask a question about the images"):
-            ask(kb, Answerer(kb, vlm, top_k=top_k, unavailable_note=note), question)
+            show_turn(kb, turn)
+        submitted = st.chat_input(
+            "Ask a question about the images, or attach one and ask about it",
+            accept_file=True,
+            file_type=ATTACHMENT_TYPES,
+            max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),
+        )
+        if submitted and (submitted.text.strip() or submitted.files):
+            attached = read_attachment(kb, submitted.files)
+            ask(kb, Answerer(kb, vlm, top_k=top_k, unavailable_note=note), submitted.text.strip(), attached)
     except KBError as error:
         st.error(str(error))
     except Exception as error:  # the page shows one line, never a traceback
