@@ -225,3 +225,22 @@ def test_no_request_the_schema_allows_gets_a_server_error(server):
             assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
 
         call()
+
+
+def test_closing_a_stream_early_stops_the_generation(tiny_qwen, monkeypatch):
+    generated: list[int] = []
+    original = tiny_qwen.generate_ids
+
+    def counting(inputs, max_new_tokens, **kwargs):
+        output = original(inputs, max_new_tokens, **kwargs)
+        generated.append(output.shape[1] - inputs["input_ids"].shape[1])
+        return output
+
+    monkeypatch.setattr(tiny_qwen, "generate_ids", counting)
+    messages = [{"role": "user", "content": "The chart shows sales by month."}]
+    full = "".join(tiny_qwen.stream(messages, [], 300))
+    assert generated[-1] == 300 and full, "the unstopped reply runs to its bound"
+    pieces = tiny_qwen.stream(messages, [], 300)
+    next(pieces)
+    pieces.close()  # what the server does when a client disconnects mid-stream
+    assert generated[-1] < 100, f"generation went on for {generated[-1]} tokens after the reader left"

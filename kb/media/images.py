@@ -37,6 +37,12 @@ def load_image(path: Path, *, max_pixels: int, max_bytes: int) -> Image.Image:
     expands to gigabytes (a decompression bomb) costs nothing. Animated GIFs and multi-page TIFFs
     give their first frame.
     """
+    check_file_size(path, max_bytes)
+    return _decode(path, max_pixels)
+
+
+def check_file_size(path: Path, max_bytes: int) -> None:
+    """Raise ImageError when a file cannot be read, is empty or is larger than `max_bytes`."""
     try:
         size = path.stat().st_size
     except OSError as error:
@@ -45,7 +51,6 @@ def load_image(path: Path, *, max_pixels: int, max_bytes: int) -> Image.Image:
         raise ImageError("empty file (0 bytes)")
     if size > max_bytes:
         raise ImageError(f"file too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:.0f} MB")
-    return _decode(path, max_pixels)
 
 
 def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> Image.Image:

@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 from PIL import Image
 
 from kb.errors import ImageError
-from kb.media.images import load_image
+from kb.media.images import check_file_size, load_image
 
 PDF_SUFFIXES = frozenset({".pdf"})
 SVG_SUFFIXES = frozenset({".svg"})
@@ -58,7 +58,7 @@ def document_pages(path: Path, *, max_pixels: int, max_bytes: int, max_pages: in
     Raises ImageError for a file that cannot be used at all (encrypted, broken, too large); a single page over the
     pixel limit is skipped with the others kept.
     """
-    _check_size(path, max_bytes)
+    check_file_size(path, max_bytes)
     if path.suffix.lower() in SVG_SUFFIXES:
         yield Page(None, render_svg(path.read_bytes(), max_pixels=max_pixels))
     else:
@@ -73,17 +73,6 @@ def open_location(path: Path, page: int | None, *, max_pixels: int, max_bytes: i
         if rendered.number == page:
             return rendered.image
     raise ImageError(f"page {page} is no longer in {path.name}")
-
-
-def _check_size(path: Path, max_bytes: int) -> None:
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise ImageError(f"cannot read file: {error.strerror or error}") from error
-    if size == 0:
-        raise ImageError("empty file (0 bytes)")
-    if size > max_bytes:
-        raise ImageError(f"file too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:.0f} MB")
 
 
 def _pdf_pages(path: Path, *, max_pixels: int, max_pages: int) -> Iterator[Page]:
