@@ -51,6 +51,8 @@ class Settings:
     max_pages: int = 200  # KB_MAX_PAGES: pages read from one PDF; the rest are left out
     ocr_max_side: int = 2048  # images are downscaled to this longest side before OCR
     top_k: int = 3  # KB_TOP_K: sources passed to the answer model
+    vlm_api_key: str | None = None  # KB_VLM_API_KEY: key for an openai:MODEL@URL backend
+    vlm_concurrency: int = 4  # KB_VLM_CONCURRENCY: caption requests in flight to an openai:MODEL@URL backend
     api_keys: tuple[str, ...] = ()  # KB_API_KEY: comma-separated keys; set, every API route but /healthz needs one
     cors_origins: tuple[str, ...] = ()  # KB_API_CORS_ORIGINS: comma-separated origins allowed by CORS; none = off
 
@@ -83,6 +85,8 @@ class Settings:
             max_file_bytes=env_int("KB_MAX_FILE_BYTES", cls.max_file_bytes),
             max_pages=env_int("KB_MAX_PAGES", cls.max_pages),
             top_k=env_int("KB_TOP_K", cls.top_k),
+            vlm_api_key=os.environ.get("KB_VLM_API_KEY", "").strip() or None,
+            vlm_concurrency=env_int("KB_VLM_CONCURRENCY", cls.vlm_concurrency),
             api_keys=env_list("KB_API_KEY"),
             cors_origins=env_list("KB_API_CORS_ORIGINS"),
         )

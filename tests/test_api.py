@@ -21,8 +21,12 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
+from kb.answer.answerer import Answerer
 from kb.config import Settings
+from kb.errors import SettingsError
+from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
+from kb.models.registry import load_vlm
 from kb.server.app import create_app
 from kb.server.gate import ModelGate, ServerBusy
 
@@ -244,3 +248,32 @@ def test_closing_a_stream_early_stops_the_generation(tiny_qwen, monkeypatch):
     next(pieces)
     pieces.close()  # what the server does when a client disconnects mid-stream
     assert generated[-1] < 100, f"generation went on for {generated[-1]} tokens after the reader left"
+
+
+def test_an_openai_compatible_server_captions_and_answers(server, tiny_qwen, tmp_path, embedder, ocr_engine):
+    folder = tmp_path / "images"
+    for name, lines in {"tides.png": ["Tide table of Porto", "High tide 06:40"], "sun.png": ["Sunrise 07:12"]}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(chart_png_bytes(tmp_path / name, lines))
+    spec = f"openai:{tiny_qwen.model_id}@{server}/v1"
+    settings = replace(Settings.from_env(kb_dir=tmp_path / "kb", vlm=spec), vlm_api_key=KEY, vlm_concurrency=2)
+    kb = KnowledgeBase.open(settings, embedder=embedder)
+    report = run(kb, folder, ocr=ocr_engine, show_progress=False)
+    assert (report.new, report.captioned, report.caption_pending, report.vlm_note) == (2, 2, 0, None)
+    [hit] = kb.search("tide table Porto", k=1)
+    assert hit.image.caption_model == tiny_qwen.model_id and "backend=openai" in hit.image.caption_settings
+    vlm = load_vlm(settings)
+    answer = Answerer(kb, vlm).answer("When is high tide in Porto?")
+    assert answer.mode == "vlm" and Path(answer.sources[0].path).name == "tides.png"
+    kb.close()
+
+
+def test_an_unreachable_vlm_server_is_one_line_and_ocr_goes_on(tmp_path, images_dir, embedder, ocr_engine):
+    settings = Settings.from_env(kb_dir=tmp_path / "kb", vlm=f"openai:some-model@http://127.0.0.1:{free_port()}/v1")
+    kb = KnowledgeBase.open(settings, embedder=embedder)
+    report = run(kb, images_dir, ocr=ocr_engine, show_progress=False)
+    assert report.new == 5 and report.caption_pending == 5
+    assert "cannot reach the VLM server" in report.vlm_note and "\n" not in report.vlm_note
+    kb.close()
+    with pytest.raises(SettingsError, match="openai:MODEL@"):
+        load_vlm(replace(settings, vlm="openai:no-url-here"))

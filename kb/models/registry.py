@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kb.config import Settings
 from kb.errors import ModelUnavailableError, SettingsError
-from kb.models import transformers_vlm
+from kb.models import openai_vlm, transformers_vlm
 from kb.models.vlm import VisionLanguageModel
 
 SCHEME = re.compile(r"^([a-z][a-z0-9_-]*):(.+)$")
@@ -26,6 +26,7 @@ class Backend:
 
 BACKENDS: dict[str, Backend] = {
     "transformers": Backend(transformers_vlm.from_settings, transformers_vlm.expected_settings_tag),
+    "openai": Backend(openai_vlm.from_settings, openai_vlm.expected_settings_tag),
 }
 
 
@@ -62,7 +63,8 @@ def load_vlm(settings: Settings) -> VisionLanguageModel:
 
 def expected_model_id(settings: Settings) -> str:
     """The model id the configured backend would record with a caption, known before loading it."""
-    return parse_spec(settings.vlm)[1]
+    scheme, target = parse_spec(settings.vlm)
+    return openai_vlm.parse_target(target)[0] if scheme == "openai" else target
 
 
 def expected_settings_tag(settings: Settings) -> str:
