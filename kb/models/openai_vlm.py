@@ -19,7 +19,7 @@ from PIL import Image
 
 from kb.config import Settings
 from kb.errors import ModelUnavailableError, SettingsError
-from kb.models.vlm import CAPTION_PROMPT, CAPTION_PROMPT_VERSION, Message
+from kb.models.vlm import CAPTION_PROMPT, CAPTION_PROMPT_VERSION, Message, fill_images
 
 RETRIES = 4  # after the first try, on 429, 5xx and dropped connections
 BACKOFF_S = 0.5  # doubled after each retry, unless the server says Retry-After
@@ -69,7 +69,10 @@ class OpenAICompatibleVLM:
             return list(pool.map(caption, images))
 
     def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
-        body = self._body(self._with_images(messages, images), max_new_tokens, stream=True)
+        def image_part(image: Image.Image) -> dict:
+            return {"type": "image_url", "image_url": {"url": data_url(image, self.max_pixels)}}
+
+        body = self._body(fill_images(messages, images, image_part), max_new_tokens, stream=True)
         with self._client.stream("POST", "/chat/completions", json=body) as response:
             if response.status_code != 200:
                 response.read()
@@ -81,21 +84,6 @@ class OpenAICompatibleVLM:
                 piece = (choices[0].get("delta") or {}).get("content")
                 if piece:
                     yield piece
-
-    def _with_images(self, messages: Sequence[Message], images: Sequence[Image.Image]) -> list[dict]:
-        remaining = iter(images)
-        converted = []
-        for message in messages:
-            content = message["content"]
-            if isinstance(content, list):
-                content = [
-                    {"type": "image_url", "image_url": {"url": data_url(next(remaining), self.max_pixels)}}
-                    if part.get("type") == "image"
-                    else dict(part)
-                    for part in content
-                ]
-            converted.append({"role": message["role"], "content": content})
-        return converted
 
     def _body(self, messages: list[dict], max_tokens: int, *, stream: bool) -> dict:
         return {

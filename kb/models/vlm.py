@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from PIL import Image
@@ -33,16 +33,17 @@ class VisionLanguageModel(Protocol):
         ...
 
 
-def fill_images(messages: Sequence[Message], images: Sequence[Image.Image]) -> list[Message]:
-    """Copy of the chat with each {"type": "image"} part given the next image, in order."""
+def fill_images(
+    messages: Sequence[Message],
+    images: Sequence[Image.Image],
+    image_part: Callable[[Image.Image], dict] = lambda image: {"type": "image", "image": image},
+) -> list[Message]:
+    """Copy of the chat with each {"type": "image"} part replaced by `image_part` of the next image, in order."""
     remaining = iter(images)
     filled = []
     for message in messages:
         content = message["content"]
         if isinstance(content, list):
-            content = [
-                {"type": "image", "image": next(remaining)} if part.get("type") == "image" else dict(part)
-                for part in content
-            ]
+            content = [image_part(next(remaining)) if part.get("type") == "image" else dict(part) for part in content]
         filled.append({"role": message["role"], "content": content})
     return filled
