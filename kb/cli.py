@@ -1,4 +1,4 @@
-"""python -m kb ingest | search | ask | serve | stats | reindex | check: the command-line contract tools rely on."""
+"""python -m kb ingest | search | ask | serve | stats | reindex | reembed | check: the command-line contract."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def cmd_ingest(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         print("interrupted: what was committed is kept; run again to finish", file=sys.stderr)
         return 130
     print(report.summary())
+    if note := kb.language_note():
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -87,15 +89,17 @@ def cmd_ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     answerer = Answerer(kb, vlm, top_k=args.k, unavailable_note=note)
-    question = " ".join(args.question)
-    if args.json:
-        print(json.dumps(answerer.answer(question).to_json(), ensure_ascii=False))
-        return 0
-    for item in answerer.stream(question):
-        if isinstance(item, Answer):
-            print_sources(item)
-        else:
-            print(item, end="", flush=True)
+    for question in args.question:
+        if args.json:
+            print(json.dumps({"question": question, **answerer.answer(question).to_json()}, ensure_ascii=False))
+            continue
+        if len(args.question) > 1:
+            print(question)
+        for item in answerer.stream(question):
+            if isinstance(item, Answer):
+                print_sources(item)
+            else:
+                print(item, end="", flush=True)
     return 0
 
 
@@ -125,6 +129,18 @@ def cmd_reindex(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     with kb.writer_lock():
         count = kb.reindex()
     print(f"index rebuilt from the store: {count} vectors")
+    return 0
+
+
+def cmd_reembed(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kb.models.embed import Embedder
+
+    embedder = Embedder(args.model)
+    with kb.writer_lock(), tqdm(total=kb.store.counts()["images"], unit="img", disable=args.json) as progress:
+        count = kb.reembed(embedder, progress.update)
+    print(f"{count} images now embedded with {embedder.name} ({embedder.dim} dims); the index was rebuilt")
     return 0
 
 
@@ -158,18 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="+")
     search.set_defaults(handler=cmd_search)
 
-    ask = commands.add_parser("ask", parents=[common], help="answer a question from the images, citing them")
+    ask = commands.add_parser(
+        "ask",
+        parents=[common],
+        help="answer each question from the images, citing them (quote each question; --json: one object per line)",
+    )
     ask.add_argument("--vlm", help="answer model: Hugging Face id, local path, or none (default: $KB_VLM or Qwen3-VL)")
     ask.add_argument(
         "--k", type=positive_int, default=None, help="source images passed to the model (default: $KB_TOP_K or 3)"
     )
-    ask.add_argument("question", nargs="+")
+    ask.add_argument("question", nargs="+", help="one or more questions; the models load once for all of them")
     ask.set_defaults(handler=cmd_ask)
 
     commands.add_parser("stats", parents=[common], help="counts and models").set_defaults(handler=cmd_stats)
     commands.add_parser("reindex", parents=[common], help="rebuild the index from the store").set_defaults(
         handler=cmd_reindex
     )
+    reembed = commands.add_parser(
+        "reembed",
+        parents=[common],
+        help="switch the KB to another embedding model, from the stored text (no OCR or VLM rerun)",
+        description="Embed every image's stored description and OCR text with MODEL, then switch the KB to it in one "
+        "step. Interrupted, the KB stays as it was; run it again to go on where it stopped.",
+    )
+    reembed.add_argument("model", help="sentence-transformers model: Hugging Face id (in the cache) or local path")
+    reembed.set_defaults(handler=cmd_reembed)
     serve = commands.add_parser("serve", parents=[common], help="the HTTP API (FastAPI on uvicorn)")
     serve.add_argument(
         "--vlm", help="answer model: Hugging Face id, local path, or none (default: $KB_VLM or Qwen3-VL)"

@@ -10,6 +10,8 @@ from kb.errors import SettingsError
 
 DEFAULT_VLM = "Qwen/Qwen3-VL-2B-Instruct"
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The recommended embedder for collections that are not in English (50+ languages, Chinese included; 384 dims).
+MULTILINGUAL_EMBED_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -42,7 +44,7 @@ class Settings:
 
     kb_dir: Path = Path("data/kb")  # KB_HOME: where kb.sqlite and the FAISS index live
     vlm: str = DEFAULT_VLM  # KB_VLM: backend spec (Hugging Face id, local path, scheme:target) or "none" = off
-    embed_model: str = DEFAULT_EMBED_MODEL  # KB_EMBED_MODEL: sentence-transformers model id or path
+    embed_model: str | None = None  # KB_EMBED_MODEL: sentence-transformers id or path; unset: the KB's own embedder
     vlm_max_pixels: int = 448 * 448  # KB_VLM_MAX_PIXELS: visual-token budget per image (448x448 = 196 tokens)
     caption_max_new_tokens: int = 96  # KB_CAPTION_TOKENS: bound on one description's length
     answer_max_new_tokens: int = 256  # KB_ANSWER_TOKENS: bound on one answer's length
@@ -52,7 +54,8 @@ class Settings:
     ocr_max_side: int = 2048  # images are downscaled to this longest side before OCR
     top_k: int = 3  # KB_TOP_K: sources passed to the answer model
     vlm_api_key: str | None = None  # KB_VLM_API_KEY: key for an openai:MODEL@URL backend
-    vlm_concurrency: int = 4  # KB_VLM_CONCURRENCY: caption requests in flight to an openai:MODEL@URL backend
+    vlm_concurrency: int = 4  # KB_VLM_CONCURRENCY: caption requests in flight to an openai: or llamacpp: backend
+    vlm_threads: int = 2  # KB_VLM_THREADS: CPU threads of the llama-server a llamacpp: backend starts
     api_keys: tuple[str, ...] = ()  # KB_API_KEY: comma-separated keys; set, every API route but /healthz needs one
     cors_origins: tuple[str, ...] = ()  # KB_API_CORS_ORIGINS: comma-separated origins allowed by CORS; none = off
 
@@ -77,7 +80,7 @@ class Settings:
         settings = cls(
             kb_dir=Path(env_text("KB_HOME", str(cls.kb_dir))),
             vlm=env_text("KB_VLM", DEFAULT_VLM),
-            embed_model=env_text("KB_EMBED_MODEL", DEFAULT_EMBED_MODEL),
+            embed_model=os.environ.get("KB_EMBED_MODEL", "").strip() or None,
             vlm_max_pixels=env_int("KB_VLM_MAX_PIXELS", cls.vlm_max_pixels, minimum=32 * 32),
             caption_max_new_tokens=env_int("KB_CAPTION_TOKENS", cls.caption_max_new_tokens),
             answer_max_new_tokens=env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),
@@ -87,6 +90,7 @@ class Settings:
             top_k=env_int("KB_TOP_K", cls.top_k),
             vlm_api_key=os.environ.get("KB_VLM_API_KEY", "").strip() or None,
             vlm_concurrency=env_int("KB_VLM_CONCURRENCY", cls.vlm_concurrency),
+            vlm_threads=env_int("KB_VLM_THREADS", cls.vlm_threads),
             api_keys=env_list("KB_API_KEY"),
             cors_origins=env_list("KB_API_CORS_ORIGINS"),
         )

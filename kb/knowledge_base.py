@@ -7,17 +7,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from kb.config import Settings
+from kb.config import DEFAULT_EMBED_MODEL, MULTILINGUAL_EMBED_MODEL, Settings
 from kb.errors import EmbedderMismatchError, KBError, KBLockedError
 from kb.index import VectorIndex
 from kb.models.embed import Embedder
 from kb.retrieval.search import Hit, Retriever
+from kb.retrieval.text import document_text, non_latin_share
 from kb.storage.base import Store
 from kb.storage.records import Location, NewImage
 from kb.storage.sqlite import SqliteStore
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_MIN = 200
 SAVE_EVERY_SHARE = 0.25
 SAVE_EVERY_SECONDS = 300.0
+# The language note: when most letters of the collection's text (a sample of LANGUAGE_SAMPLE images) are outside the
+# Latin script and the embedder maps more than 1 - MIN_KNOWN_SHARE of its tokens to its unknown token.
+LANGUAGE_SAMPLE = 200
+MIN_KNOWN_SHARE = 0.9
+REEMBED_BATCH = 64  # images embedded and committed together by `reembed`
 INDEX_SEQUENCE_KEY = "index_vector_seq"  # meta: the store's vector sequence number the saved index file holds
 
 
@@ -79,10 +85,15 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                embedder = Embedder(self.settings.embed_model)
+                embedder = Embedder(self.embedder_name)
                 self._check_embedder(embedder)
                 self._embedder = embedder
             return self._embedder
+
+    @property
+    def embedder_name(self) -> str:
+        """KB_EMBED_MODEL when set, else the embedder the KB was built with, else the default one."""
+        return self.settings.embed_model or self.store.get_meta("embedder") or DEFAULT_EMBED_MODEL
 
     def _check_embedder(self, embedder: Embedder) -> None:
         recorded_name = self.store.get_meta("embedder")
@@ -93,8 +104,8 @@ class KnowledgeBase:
         elif recorded_name != embedder.name or int(recorded_dim or 0) != embedder.dim:
             raise EmbedderMismatchError(
                 f"this knowledge base was built with the embedder {recorded_name} ({recorded_dim} dims), "
-                f"not {embedder.name} ({embedder.dim} dims): set KB_EMBED_MODEL={recorded_name} "
-                "or use another --kb folder"
+                f"not {embedder.name} ({embedder.dim} dims): unset KB_EMBED_MODEL, use another --kb folder, "
+                f"or switch the KB with `python -m kb reembed {embedder.name}`"
             )
 
     @property
@@ -120,6 +131,8 @@ class KnowledgeBase:
         except ValueError as error:
             if self.store.image_ids():
                 log.warning("%s; rebuilding it from the store", error)
+            return self._rebuild_index()
+        if index.dim != int(self.store.get_meta("embed_dim") or index.dim):  # the KB switched embedders since
             return self._rebuild_index()
         saved_sequence = int(self.store.get_meta(INDEX_SEQUENCE_KEY) or 0)
         self._catch_up(index, saved_sequence)
@@ -179,6 +192,29 @@ class KnowledgeBase:
             self.save_index()
             return len(self._index)
 
+    def reembed(
+        self, embedder: Embedder, progress: Callable[[int], None] = lambda done: None, batch: int = REEMBED_BATCH
+    ) -> int:
+        """Switch the KB to another embedder from the stored captions and OCR text (writers only).
+
+        New vectors wait in the store until every image has one, then all switch in one transaction and the index is
+        rebuilt: an interrupted run leaves the KB as it was and the next run goes on where it stopped. Returns the
+        images embedded."""
+        done = self.store.pending_vector_ids(embedder.name)
+        todo = [image_id for image_id in self.store.image_ids() if image_id not in done]
+        progress(len(done))
+        for start in range(0, len(todo), batch):
+            images = self.store.images(todo[start : start + batch])
+            ids = list(images)
+            vectors = embedder.encode([document_text(images[i].caption, images[i].lines) for i in ids])
+            self.store.add_pending_vectors(embedder.name, ids, vectors)
+            progress(len(ids))
+        switched = self.store.adopt_pending_vectors(embedder.name, embedder.dim)
+        with self._embedder_lock:
+            self._embedder = embedder
+        self.reindex()
+        return switched
+
     def repair(self) -> None:
         """Forget paths whose files vanished, then rebuild the index from the store (writers only)."""
         self.remove_locations([location for location in self.store.all_locations() if not Path(location[0]).is_file()])
@@ -237,6 +273,25 @@ class KnowledgeBase:
             "vlm": self.store.caption_models(),
             "kb_dir": str(self.settings.kb_dir),
         }
+
+    def language_note(self) -> str | None:
+        """One line when the collection's text is mostly in a script the embedder cannot represent (all-MiniLM-L6-v2
+        on Chinese: most characters are its unknown token), naming the multilingual embedder and how to switch."""
+        ids = self.store.image_ids()
+        if not ids:
+            return None
+        sample = self.store.images(ids[:: max(1, len(ids) // LANGUAGE_SAMPLE)][:LANGUAGE_SAMPLE])
+        text = "\n".join(document_text(image.caption, image.lines) for image in sample.values())
+        if non_latin_share(text) < 0.5:
+            return None
+        known = self.embedder.known_share(text)
+        if known >= MIN_KNOWN_SHARE:
+            return None
+        return (
+            f"most of this collection's text is not in the Latin script and the embedder {self.embedder.name} "
+            f"represents only {known:.0%} of it (retrieval leans on exact terms): for better results download "
+            f"{MULTILINGUAL_EMBED_MODEL} once and run `python -m kb reembed {MULTILINGUAL_EMBED_MODEL}`"
+        )
 
     def check(self) -> list[str]:
         """Problems where the store, the index file and the files on disk disagree; [] when all agree."""

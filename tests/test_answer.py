@@ -86,7 +86,7 @@ def test_follow_up_keeps_the_topic(answer_kb):
     assert Answerer(answer_kb, None).answer("and in summer?").mode == "not-found"
 
 
-def ask_json(kb_dir: Path, *args: str) -> tuple[dict, str]:
+def ask_json_lines(kb_dir: Path, *args: str) -> tuple[list[dict], str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "kb", "ask", "--kb", str(kb_dir), "--json", *args],
@@ -96,7 +96,23 @@ def ask_json(kb_dir: Path, *args: str) -> tuple[dict, str]:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout), done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()], done.stderr
+
+
+def ask_json(kb_dir: Path, *args: str) -> tuple[dict, str]:
+    results, stderr = ask_json_lines(kb_dir, *args)
+    assert len(results) == 1
+    return results[0], stderr
+
+
+def test_cli_ask_takes_several_questions_and_loads_the_model_once(answer_kb_dir, tmp_path):
+    off_topic = "How do I bake sourdough bread?"
+    results, stderr = ask_json_lines(
+        answer_kb_dir, "--vlm", str(tmp_path / "no-such-model"), LISBON_QUESTION, off_topic
+    )
+    assert [result["question"] for result in results] == [LISBON_QUESTION, off_topic]
+    assert results[0]["mode"] == "retrieval-only" and results[1]["mode"] == "not-found"
+    assert stderr.count("unavailable") == 1
 
 
 def test_cli_ask_json_with_the_tiny_model(answer_kb_dir, tiny_vlm_dir):
@@ -109,6 +125,7 @@ def test_cli_ask_json_with_the_tiny_model(answer_kb_dir, tiny_vlm_dir):
 def test_cli_ask_json_falls_back_when_the_model_cannot_load(answer_kb_dir, tmp_path):
     result, stderr = ask_json(answer_kb_dir, "--vlm", str(tmp_path / "no-such-model"), LISBON_QUESTION)
     assert result["mode"] == "retrieval-only" and "unavailable" in stderr
+    assert result["question"] == LISBON_QUESTION
     first = result["sources"][0]
     assert first["n"] == 1 and Path(first["path"]).name == "lisbon_rain.png"
     assert any("Lisbon" in line["text"] and len(line["box"]) == 4 for line in first["lines"])

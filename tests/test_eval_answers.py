@@ -56,6 +56,7 @@ def test_labels_match_whole_words_in_any_case() -> None:
     assert label_matches("MagmaChamber", "Magma chamber")  # OCR glues words
     assert not label_matches("Carbon dioxide", "Car") and not label_matches("An Airbus", "bus")
     assert not label_matches("The chamber holds magma", "Magma chamber")
+    assert label_matches("冰直接变成水蒸气叫凝华。", "凝华") and not label_matches("这叫升华。", "凝华")
 
 
 def test_citation_counts_only_sources_the_text_cites() -> None:

@@ -1,4 +1,4 @@
-"""Hybrid retrieval's pieces: glued-word splitting, token-start term matching, and label-beside-value lines."""
+"""Hybrid retrieval's pieces: glued-word splitting, whole-word and Chinese term matching, label-beside-value lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from kb.ingest.pipeline import run as ingest
 from kb.knowledge_base import KnowledgeBase
-from kb.retrieval.text import split_glued_words, token_pattern
+from kb.retrieval.text import holds, misread_of, query_terms, split_glued_words, sub_terms
 from tests.conftest import draw_diagram
 
 
@@ -32,23 +32,75 @@ def test_glued_ocr_words_are_split_and_names_kept(ocr_text: str, expected: str) 
 
 
 @pytest.mark.parametrize(
-    "term,text,found",
+    "question,text,found",
     [
         ("rest", "Rest stop at 30 min", True),
         ("rest", "Mount Everest", False),
         ("rest", "Tropical forest", False),
         ("bus", "Bus: 31%", True),
         ("bus", "Airbus A380", False),
-        ("eye", "humanEye", True),  # a lower-to-upper case change starts a word
+        ("eye", "humanEye", True),  # a camel-case word holds its pieces
+        ("ear", "The Earth and its Moon", False),  # whole words only
+        ("india", "Indiana and Ohio", False),
+        ("bar", "Barley, barrels and Barcelona", False),
+        ("bars", "Bar chart of rainfall", True),  # inflections share a stem
+        ("raining", "Monthly rain in Lisbon", True),
+        ("cities", "The largest city", True),
+        ("point", "Boilingpointofwater", True),  # glued OCR words hold their pieces
         ("31", "Walk: 31%", True),
         ("31", "Walk: 316", False),
         ("31", "2031", False),
+        ("8045", "population 8,045", True),  # thousands separators do not matter
+        ("3.5", "3.5亿", True),
         ("6b", "How Class 6Btravels to school", True),
         ("6b", "How Class 16B travels", False),
+        ("北京", "北京市月平均气温", True),  # a Chinese word inside a run of characters
+        ("河北", "河南省人口", False),
+        ("液泡", "细胞核 液泡 叶绿体", True),
+        ("2021", "2021年人口", True),  # digits glued to Chinese stand alone
+        ("人口", "2021年人口", True),
+        ("配对", "碱基互补配对Basepairing", True),
+        ("boiling point", "水的沸点Boilingpoint", True),  # and so do glued Latin words
+        ("ＧＤＰ", "GDP (亿元)", True),  # full-width letters are letters
     ],
 )
-def test_short_terms_match_only_at_a_token_start(term: str, text: str, found: bool) -> None:
-    assert (token_pattern(term).search(text) is not None) is found
+def test_a_text_holds_whole_words_and_chinese_words(question: str, text: str, found: bool) -> None:
+    terms = query_terms(question)
+    assert terms, question
+    assert all(holds(text, term) for term in terms) is found
+
+
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        ("How much rain falls in Lisbon?", ["rain", "fall", "lisbon"]),
+        ("哈尔滨冬天有多冷", ["哈 尔 滨", "冬 天", "冷"]),
+        ("图中北京的气温是多少", ["北 京", "气 温"]),
+        ("2021年河北省人口是多少", ["2021", "年", "河 北 省", "人 口"]),
+        ("DNA双螺旋的结构", ["dna", "双 螺 旋", "结 构"]),
+        ("CO2 emissions", ["co 2", "emiss"]),
+    ],
+)
+def test_question_terms_in_english_and_chinese(question: str, expected: list[str]) -> None:
+    assert query_terms(question) == expected
+
+
+def test_a_chinese_word_falls_back_to_the_words_inside_it() -> None:
+    assert "河 北" in sub_terms("河 北 省")
+    assert sub_terms("北 京") == []
+
+
+@pytest.mark.parametrize(
+    "term,text,found",
+    [
+        ("mexico", "Exports to Mexic0 and Canada", True),
+        ("mexico", "Exports to Mexlco", True),
+        ("freez", "Breeze speed in km/h", False),  # a common word is never a misread of another
+        ("mexico", "Exports to Canada", False),
+    ],
+)
+def test_a_misread_copy_is_found_but_never_another_word(term: str, text: str, found: bool) -> None:
+    assert misread_of(term, text) is found
 
 
 @pytest.fixture

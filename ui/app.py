@@ -35,6 +35,12 @@ def open_kb(kb_dir: str) -> KnowledgeBase:
     return KnowledgeBase.open(Settings.from_env(kb_dir=kb_dir), create=False)
 
 
+@st.cache_data(show_spinner=False)
+def language_note(kb_dir: str, images: int) -> str | None:
+    """`KnowledgeBase.language_note`, worked out again only when the number of images changes."""
+    return open_kb(kb_dir).language_note()
+
+
 @st.cache_resource(show_spinner="Loading OCR...")
 def open_ocr(max_side: int) -> OcrEngine:
     return OcrEngine(max_side=max_side)
@@ -186,6 +192,8 @@ def sidebar(kb: KnowledgeBase, vlm: VisionLanguageModel | None, note: str | None
         stats = kb.stats()
         st.text(f"images: {stats['images']}\npending captions: {stats['caption_pending']}\nfailures: {stats['failed']}")
         st.text(f"folder: {stats['kb_dir']}")
+        if note := language_note(str(kb.settings.kb_dir), stats["images"]):
+            st.warning(note)
         st.header("Answer model")
         st.text(f"loaded: {vlm.model_id}" if vlm is not None else note or "unavailable")
         top_k = st.slider("Sources per answer", min_value=1, max_value=8, value=min(kb.settings.top_k, 8))

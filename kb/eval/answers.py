@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kb.answer.answerer import Answer, cited_numbers
 from kb.eval.retrieval import category_table, file_names, per_category, read_records
+from kb.retrieval.text import holds, phrase
 
 NUMBER_TOLERANCE = 0.05  # a number in the answer matches when it is within 5% of the expected one
 METRICS = ("citation_accuracy", "answer_match", "label_match", "number_match", "false_abstention", "abstention")
@@ -62,9 +63,9 @@ def number_matches(text: str, expected: float) -> bool:
 
 
 def label_matches(text: str, expected: str) -> bool:
-    """The label as a whole word or phrase, in any case; spaces inside it may be missing (OCR glues words)."""
-    pattern = r"(?<!\w)" + r"\s*".join(re.escape(word) for word in expected.split()) + r"(?!\w)"
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    """The label's words, whole and in order, by the retrieval's one rule (`kb.retrieval.text.holds`): any case or
+    inflection, glued OCR words split, a Chinese label anywhere inside a run of characters."""
+    return holds(text, phrase(expected))
 
 
 def value_matches(text: str, expected: str | float) -> bool:

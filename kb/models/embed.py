@@ -38,6 +38,16 @@ class Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def known_share(self, text: str) -> float:
+        """The share of the text's tokens the model's vocabulary holds (not its unknown token): how much of the text
+        the embedding can represent at all. 1.0 for an empty text or a tokenizer without an unknown token."""
+        tokenizer = self._model.tokenizer
+        tokens = tokenizer.tokenize(text)
+        unknown = tokenizer.unk_token
+        if not tokens or unknown is None:
+            return 1.0
+        return 1.0 - sum(token == unknown for token in tokens) / len(tokens)
+
 
 def _load(name: str) -> Any:
     """Hugging Face cache (or a local path) first, then the bundled copy of the default model; never the network."""

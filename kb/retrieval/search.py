@@ -9,7 +9,7 @@ import numpy as np
 
 from kb.index import VectorIndex
 from kb.models.embed import Embedder
-from kb.retrieval.text import holds, match_terms, matches_anywhere, token_pattern
+from kb.retrieval.text import OCR_SLIP_MIN, holds, misread_of, query_terms, sub_terms
 from kb.storage.base import Store
 from kb.storage.records import ImageRecord
 
@@ -22,7 +22,7 @@ DENSE_WEIGHT = 2.5  # cosine similarity of the question and the image's text emb
 LINE_WEIGHT = 0.5  # the same share, counting only terms found together on one OCR line ("Walk: 31%"), 0..1
 SHORTLIST = 20  # how many of the fused top images are re-scored with their best line
 DENSE_DEPTH = 200  # how deep the dense ranking is read; images below it count the shallowest similarity read
-OCR_SLIP_MIN = 5  # terms this long that match nothing are retried without their first or last character
+MISREAD_CANDIDATES = 50  # images read to look for a misread copy of a term the KB lacks
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Hit:
     score: float
     similarity: float
     coverage: float
+    known_share: float = 1.0  # the share of the question the embedder represents (`Embedder.known_share`)
 
     @property
     def image_id(self) -> int:
@@ -62,6 +63,11 @@ def best_line_coverage(image: ImageRecord, weights: dict[str, float]) -> float:
     return max((sum(w for term, w in weights.items() if holds(line.text, term)) for line in image.lines), default=0.0)
 
 
+def image_text(image: ImageRecord) -> str:
+    """An image's caption and OCR text, one line each: the text the store indexes."""
+    return f"{image.caption or ''}\n{image.ocr_text}"
+
+
 def idf(matching: int, total: int) -> float:
     """BM25's inverse document frequency: a term found in few images says much about which one is meant."""
     return math.log(1.0 + (total - matching + 0.5) / (matching + 0.5))
@@ -76,22 +82,35 @@ class Retriever:
         self.embedder = embedder
 
     def images_with(self, term: str) -> set[int]:
-        """Images whose text holds the term (`kb.retrieval.text.holds`), found through the store's text index."""
-        if not matches_anywhere(term):
-            pattern = token_pattern(term)
-            return {image_id for image_id, text in self.store.texts_containing(term) if pattern.search(text)}
-        found = self.store.images_containing_any([term])
-        if not found and len(term) >= OCR_SLIP_MIN:  # one misread character at either end ("Mexic0")
-            found = self.store.images_containing_any([term[:-1], term[1:]])
-        return found
+        """Images whose text holds the term (`kb.retrieval.text.holds`), through the store's term index; a Latin word
+        the KB lacks also finds a misread copy of itself ("Mexic0"), never a different common word."""
+        found = self.store.images_holding(term)
+        if found or len(term) < OCR_SLIP_MIN or not term.isalpha():
+            return found
+        candidates = sorted(self.store.images_containing_any([term[:-1], term[1:]]))[:MISREAD_CANDIDATES]
+        images = self.store.images(candidates)
+        return {image_id for image_id, image in images.items() if misread_of(term, image_text(image))}
+
+    def question_postings(self, question: str) -> dict[str, set[int]]:
+        """The question's terms, each with the images holding it; a Chinese word the KB never uses is replaced by the
+        shorter words inside it (河北省 -> 河北)."""
+        postings: dict[str, set[int]] = {}
+        for term in query_terms(question):
+            found = self.images_with(term)
+            pieces = [] if found else [piece for piece in sub_terms(term) if piece not in postings]
+            if pieces:
+                postings.update({piece: self.images_with(piece) for piece in pieces})
+            else:
+                postings[term] = found
+        return postings
 
     def term_weights(self, question: str) -> tuple[dict[str, float], dict[str, set[int]]]:
         """Per term found in the KB, its IDF weight as a share of all the question's terms; and the images holding it.
 
         Terms found nowhere still count in the whole, at the largest IDF: when most of a question is about something
-        the KB never mentions, the few words it does share (often by chance: "rest" in "Everest") say little."""
+        the KB never mentions, the few words it does share (often by chance) say little."""
         total = len(self.index)
-        postings = {term: self.images_with(term) for term in match_terms(question)}
+        postings = self.question_postings(question)
         raw = {term: idf(len(ids), total) for term, ids in postings.items()}
         norm = sum(raw.values())
         weights = {term: weight / norm for term, weight in raw.items() if postings[term]}
@@ -101,6 +120,7 @@ class Retriever:
         if not question.strip() or k <= 0 or len(self.index) == 0:
             return []
         vector = self.embedder.encode([question])[0]
+        known = self.embedder.known_share(question)
         similarities = dict(self.index.search(vector, max(DENSE_DEPTH, k)))
         floor = min(similarities.values(), default=0.0)
         weights, postings = self.term_weights(question)
@@ -109,7 +129,8 @@ class Retriever:
             for image_id in postings[term]:
                 coverage[image_id] = coverage.get(image_id, 0.0) + weight
         fused = {
-            image_id: COVERAGE_WEIGHT * coverage.get(image_id, 0.0) + DENSE_WEIGHT * similarities.get(image_id, floor)
+            image_id: COVERAGE_WEIGHT * coverage.get(image_id, 0.0)
+            + DENSE_WEIGHT * known * similarities.get(image_id, floor)
             for image_id in similarities.keys() | coverage.keys()
         }
         shortlist = sorted(fused, key=lambda image_id: (-fused[image_id], image_id))[: max(k, SHORTLIST)]
@@ -126,5 +147,5 @@ class Retriever:
             similarity = similarities.get(image_id)
             if similarity is None:
                 similarity = float(np.dot(vector, image.vector))
-            hits.append(Hit(image=image, score=score, similarity=similarity, coverage=coverage.get(image_id, 0.0)))
+            hits.append(Hit(image, score, similarity, coverage.get(image_id, 0.0), known))
         return hits

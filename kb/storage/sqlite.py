@@ -10,11 +10,14 @@ import numpy as np
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from kb.errors import KBError
 from kb.media.ocr import OcrLine
+from kb.retrieval.text import TOKENS_VERSION, index_terms
 from kb.storage.records import FailureRecord, ImageRecord, Location, NewImage, PathRecord
 from kb.storage.sqlite_schema import FailureRow, ImageRow, LineRow, MetaRow, PathRow, migrate
 
 SEQUENCE_KEY = "vector_seq"  # meta row: the last vector sequence number handed out
+TOKENS_KEY = "tokens_version"  # meta row: the `kb.retrieval.text.TOKENS_VERSION` the term index was built with
 
 
 class SqliteStore:
@@ -25,6 +28,7 @@ class SqliteStore:
         migrate(db_path)
         self.engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 30})
         event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.refresh_terms()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -123,6 +127,31 @@ class SqliteStore:
 
     # --- lexical search ---------------------------------------------------------------------------
 
+    def refresh_terms(self) -> int:
+        """Rebuild the term index when it was built with other token rules (or not at all); returns images indexed."""
+        if self.get_meta(TOKENS_KEY) == TOKENS_VERSION:
+            return 0
+        with self._session() as session, session.begin():
+            if (row := session.get(MetaRow, TOKENS_KEY)) is not None and row.value == TOKENS_VERSION:
+                return 0  # another process rebuilt it meanwhile
+            session.execute(text("DELETE FROM image_terms_fts"))
+            texts = session.execute(text("SELECT rowid, caption, ocr_text FROM image_text_fts")).all()
+            for image_id, caption, ocr_text in texts:
+                _write_terms(session, int(image_id), f"{caption}\n{ocr_text}")
+            session.merge(MetaRow(key=TOKENS_KEY, value=TOKENS_VERSION))
+            return len(texts)
+
+    def images_holding(self, term: str) -> set[int]:
+        """FTS5 phrase match on the term index; the term is quoted, so no query syntax gets through."""
+        if not term.strip():
+            return set()
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT rowid FROM image_terms_fts WHERE image_terms_fts MATCH :query"),
+                {"query": _fts_phrase(term)},
+            ).all()
+        return {int(row[0]) for row in rows}
+
     def images_containing_any(self, substrings: Sequence[str]) -> set[int]:
         """FTS5 trigram match (3+ characters each); each substring is quoted, so no query syntax gets through."""
         expression = " OR ".join(_fts_phrase(substring) for substring in substrings if len(substring) >= 3)
@@ -133,18 +162,6 @@ class SqliteStore:
                 text("SELECT rowid FROM image_text_fts WHERE image_text_fts MATCH :query"), {"query": expression}
             ).all()
         return {int(row[0]) for row in rows}
-
-    def texts_containing(self, substring: str) -> list[tuple[int, str]]:
-        pattern = substring.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT rowid, caption || char(10) || ocr_text FROM image_text_fts "
-                    "WHERE caption || char(10) || ocr_text LIKE :pattern ESCAPE '\\'"
-                ),
-                {"pattern": f"%{pattern}%"},
-            ).all()
-        return [(int(row[0]), str(row[1])) for row in rows]
 
     # --- writes -----------------------------------------------------------------------------------
 
@@ -177,10 +194,12 @@ class SqliteStore:
             )
             session.add(row)
             session.flush()
+            ocr_text = "\n".join(line.text for line in image.lines)
             session.execute(
                 text("INSERT INTO image_text_fts(rowid, caption, ocr_text) VALUES (:id, :caption, :ocr)"),
-                {"id": row.id, "caption": image.caption or "", "ocr": "\n".join(line.text for line in image.lines)},
+                {"id": row.id, "caption": image.caption or "", "ocr": ocr_text},
             )
+            _write_terms(session, row.id, f"{image.caption or ''}\n{ocr_text}")
             return row.id, _upsert_path(session, image.location, row.id, image.file_size, image.mtime_ns)
 
     def link_location(self, location: Location, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
@@ -202,6 +221,9 @@ class SqliteStore:
                 text("UPDATE image_text_fts SET caption = :caption WHERE rowid = :id"),
                 {"id": image_id, "caption": caption},
             )
+            session.execute(text("DELETE FROM pending_vectors WHERE image_id = :id"), {"id": image_id})  # stale now
+            ocr_text = session.scalar(text("SELECT ocr_text FROM image_text_fts WHERE rowid = :id"), {"id": image_id})
+            _write_terms(session, image_id, f"{caption}\n{ocr_text or ''}")
 
     def remove_locations(self, locations: Iterable[Location]) -> list[int]:
         """Forget paths (and pages); images left without any path are deleted. Returns the deleted image ids."""
@@ -216,6 +238,50 @@ class SqliteStore:
                 session.delete(row)
             session.flush()
             return _delete_orphans(session, touched)
+
+    # --- switching embedders (`kb reembed`): new vectors wait apart until every image has one ----------
+
+    def pending_vector_ids(self, model: str) -> set[int]:
+        """Images whose vector from `model` is already waiting; waiting vectors of any other model are dropped."""
+        with self._session() as session, session.begin():
+            session.execute(text("DELETE FROM pending_vectors WHERE model != :model"), {"model": model})
+            rows = session.execute(text("SELECT image_id FROM pending_vectors")).all()
+        return {int(row[0]) for row in rows}
+
+    def add_pending_vectors(self, model: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                text("INSERT OR REPLACE INTO pending_vectors (image_id, model, embedding) VALUES (:id, :model, :v)"),
+                [
+                    {"id": int(image_id), "model": model, "v": _vector_bytes(vector)}
+                    for image_id, vector in zip(ids, vectors, strict=True)
+                ],
+            )
+
+    def adopt_pending_vectors(self, model: str, dim: int) -> int:
+        """In one transaction: every image's vector becomes its waiting one from `model`, which becomes the KB's
+        embedder (meta `embedder`, `embed_dim`). Returns the images switched; raises KBError if one lacks a vector."""
+        with self._session() as session, session.begin():
+            missing = session.scalar(
+                text(
+                    "SELECT COUNT(*) FROM images WHERE id NOT IN "
+                    "(SELECT image_id FROM pending_vectors WHERE model = :model)"
+                ),
+                {"model": model},
+            )
+            if missing:
+                raise KBError(f"{missing} image(s) have no vector from {model} yet: run the reembedding again")
+            switched = session.execute(
+                text(
+                    "UPDATE images SET vector_seq = :sequence, embedding = "
+                    "(SELECT embedding FROM pending_vectors WHERE pending_vectors.image_id = images.id)"
+                ),
+                {"sequence": _next_sequence(session)},
+            ).rowcount
+            session.execute(text("DELETE FROM pending_vectors"))
+            session.merge(MetaRow(key="embedder", value=model))
+            session.merge(MetaRow(key="embed_dim", value=str(dim)))
+            return int(switched)
 
     def record_failure(self, path: str, reason: str, file_size: int, mtime_ns: int) -> None:
         with self._session() as session, session.begin():
@@ -274,6 +340,15 @@ def _next_sequence(session: Session) -> int:
     return sequence
 
 
+def _write_terms(session: Session, image_id: int, image_text: str) -> None:
+    """(Re)place an image's row in the term index."""
+    session.execute(text("DELETE FROM image_terms_fts WHERE rowid = :id"), {"id": image_id})
+    session.execute(
+        text("INSERT INTO image_terms_fts(rowid, terms) VALUES (:id, :terms)"),
+        {"id": image_id, "terms": index_terms(image_text)},
+    )
+
+
 def _fts_phrase(term: str) -> str:
     """An FTS5 string literal: any character is safe inside double quotes once quotes are doubled."""
     return '"' + term.replace('"', '""') + '"'
@@ -311,6 +386,8 @@ def _delete_orphans(session: Session, candidate_ids: set[int]) -> list[int]:
             continue
         session.delete(image)
         session.execute(text("DELETE FROM image_text_fts WHERE rowid = :id"), {"id": image_id})
+        session.execute(text("DELETE FROM image_terms_fts WHERE rowid = :id"), {"id": image_id})
+        session.execute(text("DELETE FROM pending_vectors WHERE image_id = :id"), {"id": image_id})
         _next_sequence(session)
         deleted.append(image_id)
     return deleted

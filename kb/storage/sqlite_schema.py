@@ -104,6 +104,13 @@ CREATE VIRTUAL TABLE IF NOT EXISTS image_text_fts USING fts5(caption, ocr_text, 
 """
 
 
+# `kb.retrieval.text.index_terms`: space-separated tokens ("." only inside decimal numbers), "_" between lines.
+TERM_INDEX = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS image_terms_fts USING fts5(terms, "
+    "tokenize=\"unicode61 remove_diacritics 0 tokenchars '._'\")"
+)
+
+
 def _v1_tables(connection: sqlite3.Connection) -> None:
     """Version 1, as written before the schema had a version (so an unversioned file passes through unchanged)."""
     for statement in V1_TABLES.split(";"):
@@ -137,10 +144,22 @@ def _v3_document_pages(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX ix_paths_image_id ON paths (image_id)")
 
 
+def _v4_terms_and_reembedding(connection: sqlite3.Connection) -> None:
+    """Version 4: a token index beside the trigram one, for whole words and 1- and 2-character CJK terms (the store
+    fills it, `SqliteStore.refresh_terms`, as it refills it whenever the token rules change); and the vectors of a
+    new embedder, kept apart until every image has one (`kb reembed`)."""
+    connection.execute(TERM_INDEX)
+    connection.execute(
+        "CREATE TABLE pending_vectors (image_id INTEGER NOT NULL, model VARCHAR NOT NULL, embedding BLOB NOT NULL, "
+        "PRIMARY KEY (image_id))"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_tables,
     _v2_vector_sequence,
     _v3_document_pages,
+    _v4_terms_and_reembedding,
 ]  # MIGRATIONS[n] makes version n+1
 SCHEMA_VERSION = len(MIGRATIONS)
 
