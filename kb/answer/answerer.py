@@ -145,9 +145,10 @@ class Answerer:
         """
         hits = self.kb.search(retrieval_query(question, history), k=self.top_k)
         sources = [_source(number, hit) for number, hit in enumerate(hits, start=1)]
+        relevant = is_relevant(hits, self.kb.embedder_name)
         if attached and self.vlm is not None:
-            yield from self._generate(question, history, sources if is_relevant(hits) else [], attached)
-        elif not is_relevant(hits):
+            yield from self._generate(question, history, sources if relevant else [], attached)
+        elif not relevant:
             yield _finish(_not_found_text(sources), "not-found", sources, question)
         elif self.vlm is None:
             yield _finish(_retrieval_only_text(sources, self.unavailable_note), "retrieval-only", sources, question)

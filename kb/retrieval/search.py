@@ -9,7 +9,15 @@ import numpy as np
 
 from kb.index import VectorIndex
 from kb.models.embed import Embedder
-from kb.retrieval.text import OCR_SLIP_MIN, holds, misread_of, query_terms, sub_terms
+from kb.retrieval.text import (
+    OCR_SLIP_MIN,
+    holds,
+    misread_of,
+    phrase,
+    proper_names,
+    query_terms,
+    sub_terms,
+)
 from kb.storage.base import Store
 from kb.storage.records import ImageRecord
 
@@ -35,6 +43,8 @@ class Hit:
     similarity: float
     coverage: float
     known_share: float = 1.0  # the share of the question the embedder represents (`Embedder.known_share`)
+    missing_names: tuple[str, ...] = ()  # names in the question that no image's text holds (the same for every hit)
+    found_names: tuple[str, ...] = ()  # names in the question that some image's text holds (the same for every hit)
 
     @property
     def image_id(self) -> int:
@@ -91,6 +101,11 @@ class Retriever:
         images = self.store.images(candidates)
         return {image_id for image_id, image in images.items() if misread_of(term, image_text(image))}
 
+    def holds_name(self, name: str) -> bool:
+        """Whether some image's text holds the name, or a shorter word inside it (吉林省 -> 吉林)."""
+        term = phrase(name)
+        return bool(self.images_with(term)) or any(self.images_with(piece) for piece in sub_terms(term))
+
     def question_postings(self, question: str) -> dict[str, set[int]]:
         """The question's terms, each with the images holding it; a Chinese word the KB never uses is replaced by the
         shorter words inside it (河北省 -> 河北)."""
@@ -124,6 +139,9 @@ class Retriever:
         similarities = dict(self.index.search(vector, max(DENSE_DEPTH, k)))
         floor = min(similarities.values(), default=0.0)
         weights, postings = self.term_weights(question)
+        names = proper_names(question)
+        found_names = tuple(name for name in names if self.holds_name(name))
+        missing = tuple(name for name in names if name not in found_names)
         coverage: dict[int, float] = {}
         for term, weight in weights.items():
             for image_id in postings[term]:
@@ -147,5 +165,5 @@ class Retriever:
             similarity = similarities.get(image_id)
             if similarity is None:
                 similarity = float(np.dot(vector, image.vector))
-            hits.append(Hit(image, score, similarity, coverage.get(image_id, 0.0), known))
+            hits.append(Hit(image, score, similarity, coverage.get(image_id, 0.0), known, missing, found_names))
         return hits

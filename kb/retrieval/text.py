@@ -259,6 +259,10 @@ SHORT_WORDS = frozenset(
     ]
 )
 OCR_SLIP_MIN = 5  # question words this long that the KB lacks may match a misread copy one character off
+CAPITALISED = re.compile(r"(?<![A-Za-z])([A-Z][a-z]{2,})(?![A-Za-z])")  # "Paris"; not "DNA" or "iPhone"
+SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“]\s*)$")  # nothing but sentence punctuation before it
+NAME_TAGS = frozenset(["ns", "nt"])  # jieba's place and organisation tags (its person tag is too often wrong)
+GENERIC_PLACES = frozenset(["城市", "城镇", "农村", "全国", "各地", "地区"])  # tagged as places, yet name none
 LATIN_END = 0x24F  # the last code point of Latin Extended-B
 COMMON_WORDS = 50_000  # the most frequent English words (wordninja's list): never taken for a misread of another
 
@@ -315,11 +319,14 @@ def query_terms(question: str) -> list[str]:
     """The question's content terms as token phrases, in order, without repeats.
 
     Latin words of 3+ letters that are not stopwords, anything holding a digit ("co2" -> "co 2", "2021"), and each
-    Chinese word jieba finds that is not a stopword (北京 -> "北 京"; single characters such as 冷 count too)."""
+    Chinese word jieba finds that is not a stopword or a "which" word (哪一层; 北京 -> "北 京"; single characters such
+    as 冷 count too)."""
     terms: list[str] = []
     for run in QUESTION_RUN.findall(normalize(question)):
         if is_cjk(run):
-            candidates = [" ".join(word) for word in segment(run) if word not in CHINESE_STOPWORDS]
+            candidates = [
+                " ".join(word) for word in segment(run) if word not in CHINESE_STOPWORDS and not word.startswith("哪")
+            ]
         else:
             lower = run.lower()
             has_digit = any(character.isdigit() for character in lower)
@@ -333,6 +340,27 @@ def query_terms(question: str) -> list[str]:
 def phrase(text: str) -> str:
     """A text as one term: its tokens in order (a label such as "Boiling point" or 凝华, to look for with `holds`)."""
     return " ".join(word_tokens(text, split_glued=False))
+
+
+def proper_names(question: str) -> list[str]:
+    """The names a question mentions: capitalised Latin words that do not start a sentence ("Tesla", "Paris"; any
+    Latin word in a question written in Chinese: "Excel"), and the places and organisations jieba tags in Chinese
+    (西安, 河北省). A name the collection never mentions says the question is about something else; one it does
+    mention says the question is about the collection."""
+    text = normalize(question)
+    chinese = non_latin_share(text) >= 0.5
+    names = [
+        match.group(1)
+        for match in CAPITALISED.finditer(text)
+        if chinese or not SENTENCE_START.search(text[: match.start(1)])
+    ]
+    for run in re.findall(rf"[{CJK}]+", text):
+        names += [
+            pair.word
+            for pair in _jieba_tags().cut(run)
+            if pair.flag in NAME_TAGS and len(pair.word) >= 2 and pair.word not in GENERIC_PLACES
+        ]
+    return list(dict.fromkeys(name for name in names if name.lower() not in ENGLISH_STOPWORDS))
 
 
 def sub_terms(term: str) -> list[str]:
@@ -436,6 +464,14 @@ def _jieba():  # noqa: ANN202 - jieba has no type hints
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     return jieba
+
+
+@cache
+def _jieba_tags():  # noqa: ANN202 - jieba has no type hints
+    _jieba()
+    import jieba.posseg
+
+    return jieba.posseg
 
 
 @cache
