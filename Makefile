@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test lint browser clean-kb
+.PHONY: setup run test lint browser clean-kb llamacpp
 
 setup: $(VENV)/.installed
 
@@ -32,3 +32,8 @@ test: setup browser lint
 
 clean-kb:
 	rm -rf data/kb
+
+# llama.cpp's llama-server (for --vlm llamacpp:...) built from the llama-cpp-python sdist into ~/.cache/image-kb;
+# about 30 minutes on 2 cores, once.
+llamacpp: setup
+	JOBS=$${JOBS:-2} PYTHON=$(PY) scripts/build_llamacpp.sh

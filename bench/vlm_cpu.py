@@ -1,11 +1,10 @@
-"""Side-by-side CPU benchmark of the VLM: the usual transformers recipe vs the project's ingest and chat paths."""
+"""Side-by-side CPU benchmark of the VLM: the usual transformers recipe, the project's paths, and llama.cpp."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -452,12 +451,17 @@ def _side_result(
 
 
 def ceilings() -> dict:
-    """Best-of matmul GFLOP/s (bf16, fp32) and memory read GB/s, measured now, in this process."""
+    """Best-of matmul GFLOP/s (bf16, fp32) and memory read GB/s, measured now, in this process.
+
+    bf16 is measured only where the CPU has native bf16 (emulated, one 3072^3 product takes minutes); else NaN.
+    """
     import torch
 
-    result = {}
+    from kb.models.transformers_vlm import cpu_supports_bf16
+
+    result = {"matmul_bfloat16_gflops": float("nan")}
     n = 3072  # the size of the model's larger matmuls
-    for dtype in (torch.bfloat16, torch.float32):
+    for dtype in (torch.bfloat16, torch.float32) if cpu_supports_bf16() else (torch.float32,):
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b
         best = float("inf")
@@ -502,7 +506,7 @@ def run_side(side: str, twin: Path, n_images: int, tokens: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def report(seed: dict, project: dict, ceiling: dict) -> dict:
+def report(seed: dict, transformers: dict, ceiling: dict) -> dict:
     def share(side: dict, part: str) -> tuple[float, float]:
         matmul = ceiling["matmul_bfloat16_gflops" if side["dtype"] == "bfloat16" else "matmul_float32_gflops"]
         return side[part]["prefill_gflops"] / matmul, side[part]["decode_gbps"] / ceiling["mem_read_gbps"]
@@ -532,24 +536,47 @@ def report(seed: dict, project: dict, ceiling: dict) -> dict:
         ("peak RSS after ingest GB", lambda s: f"{s['peak_rss_ingest_gb']:.2f}"),
         ("peak RSS whole process GB", lambda s: f"{s['peak_rss_gb']:.2f}"),
     ]
-    print(f"{'':36} {'seed recipe':>22} {'project':>22}")
+    print(f"{'':36} {'seed recipe':>22} {'project transformers':>22}")
     for label, fmt in rows:
-        print(f"{label:36} {fmt(seed):>22} {fmt(project):>22}")
-    summary = {
-        "ingest_speedup": round(project["images_per_hour"] / seed["images_per_hour"], 2),
-        "chat_ttft_speedup": round(seed["chat_ttft_s"] / project["chat_ttft_s"], 2),
-        # The ingest process's peak (model load + OCR + batched captions); chat runs in the UI's process.
-        "peak_rss_gb": round(project["peak_rss_ingest_gb"], 2),
-        "project_peak_rss_with_chat_gb": round(project["peak_rss_gb"], 2),
+        print(f"{label:36} {fmt(seed):>22} {fmt(transformers):>22}")
+    return {
         "seed_peak_rss_gb": round(seed["peak_rss_gb"], 2),
         "seed_images_per_hour": round(seed["images_per_hour"], 1),
-        "project_images_per_hour": round(project["images_per_hour"], 1),
         "seed_chat_ttft_s": round(seed["chat_ttft_s"], 2),
-        "project_chat_ttft_s": round(project["chat_ttft_s"], 2),
         "seed_decode_tok_s": round(seed["chat"]["decode_tok_s"], 2),
-        "project_decode_tok_s": round(project["chat"]["decode_tok_s"], 2),
-        **{k: round(v, 1) for k, v in ceiling.items()},
+        "transformers_images_per_hour": round(transformers["images_per_hour"], 1),
+        "transformers_chat_ttft_s": round(transformers["chat_ttft_s"], 2),
+        "transformers_decode_tok_s": round(transformers["chat"]["decode_tok_s"], 2),
+        # The ingest process's peak (model load + OCR + batched captions); chat runs in the UI's process.
+        "transformers_peak_rss_gb": round(transformers["peak_rss_ingest_gb"], 2),
+        "transformers_peak_rss_with_chat_gb": round(transformers["peak_rss_gb"], 2),
+        **{k: round(v, 1) if v == v else None for k, v in ceiling.items()},  # NaN (not measured) -> null
     }
+
+
+def report_llamacpp(transformers: dict, sides: dict[str, dict]) -> dict:
+    """The llama.cpp sides next to the transformers one; the keys they add to the last JSON line."""
+    rows = [
+        ("model load s", "load_s", "{:.1f}"),
+        ("ingest images/hour (VLM + OCR)", "images_per_hour", "{:.0f}"),
+        ("caption images/hour (VLM only)", "caption_images_per_hour", "{:.0f}"),
+        ("chat first streamed token s", "chat_ttft_s", "{:.2f}"),
+        ("chat decode tokens/s", "chat_decode_tok_s", "{:.2f}"),
+        ("peak RSS server + client GB", "peak_rss_gb", "{:.2f}"),
+    ]
+    print(f"{'':36} " + " ".join(f"{name:>22}" for name in sides))
+    for label, key, fmt in rows:
+        print(f"{label:36} " + " ".join(f"{fmt.format(side.get(key, float('nan'))):>22}" for side in sides.values()))
+    summary: dict[str, Any] = {}
+    for name, side in sides.items():
+        prefix = name.replace("llamacpp-", "llamacpp_").replace("q8_0", "q8").replace("q4_k_m", "q4")
+        if name == "recommended":
+            prefix = "project"
+        summary[f"{prefix}_images_per_hour"] = round(side["images_per_hour"], 1)
+        summary[f"{prefix}_caption_images_per_hour"] = round(side["caption_images_per_hour"], 1)
+        summary[f"{prefix}_chat_ttft_s"] = round(side["chat_ttft_s"], 2)
+        summary[f"{prefix}_decode_tok_s"] = round(side["chat_decode_tok_s"], 2)
+        summary[f"{prefix}_peak_rss_gb"] = round(side["peak_rss_gb"], 2)
     return summary
 
 
@@ -560,7 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=None, help="new tokens per call, fixed (default 32)")
     parser.add_argument("--twin", type=Path, default=None, help="reuse (or write) the timing twin in this folder")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer twin, to check this script quickly")
-    parser.add_argument("--side", choices=("seed", "project"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gguf",
+        default=None,
+        help="llama.cpp GGUF types to measure, comma-separated (default: q8_0,q4_k_m with --quick, else bf16 too)",
+    )
+    parser.add_argument("--side", choices=("seed", "project", "recommended", *PEERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n_images = args.images or (2 if args.quick else 4)
     tokens = args.tokens or (8 if args.quick else 32)
@@ -569,29 +601,78 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(os.cpu_count() or 1)
     if args.side:
-        run = run_seed if args.side == "seed" else run_project
-        print(json.dumps(run(args.twin, n_images, tokens)))
+        print(json.dumps(run_one(args.side, args.twin, n_images, tokens)))
         return 0
 
-    twin_dir = args.twin or Path(tempfile.mkdtemp(prefix="qwen3vl2b-twin-"))
-    try:
+    twin_dir = args.twin or default_twin_dir(args.tiny)
+    gguf_types = tuple((args.gguf or ("q8_0,q4_k_m" if args.quick else "bf16,q8_0,q4_k_m")).split(","))
+    t0 = time.perf_counter()
+    build_twin(twin_dir, tiny_text=args.tiny)
+    print(
+        f"timing twin ready in {time.perf_counter() - t0:.1f} s at {twin_dir} ({n_images} images, "
+        f"{tokens} new tokens per call)",
+        flush=True,
+    )
+    ceiling = ceilings()
+    seed = run_side("seed", twin_dir, n_images, tokens)
+    print(f"seed side done: {seed['ingest_s']:.1f} s ingest, {seed['chat_ttft_s']:.1f} s chat TTFT", flush=True)
+    transformers = run_side("project", twin_dir, n_images, tokens)
+    summary = report(seed, transformers, ceiling)
+    summary |= {
+        "project_path": "transformers bf16",
+        "project_images_per_hour": summary["transformers_images_per_hour"],
+        "project_decode_tok_s": summary["transformers_decode_tok_s"],
+        "project_chat_ttft_s": summary["transformers_chat_ttft_s"],
+    }
+    from kb.models import llamacpp_tools
+
+    if llamacpp_tools.find_tool("llama-server") is None or llamacpp_tools.build_dir() is None:
+        print(f"llama.cpp sides skipped: no cached build ({llamacpp_tools.BUILD_HINT})", flush=True)
+    else:
+        from llamacpp_sides import gguf_files
+
         t0 = time.perf_counter()
-        build_twin(twin_dir, tiny_text=args.tiny)
-        print(
-            f"timing twin ready in {time.perf_counter() - t0:.1f} s at {twin_dir} ({n_images} images, "
-            f"{tokens} new tokens per call)",
-            flush=True,
-        )
-        ceiling = ceilings()
-        seed = run_side("seed", twin_dir, n_images, tokens)
-        print(f"seed side done: {seed['ingest_s']:.1f} s ingest, {seed['chat_ttft_s']:.1f} s chat TTFT", flush=True)
-        project = run_side("project", twin_dir, n_images, tokens)
-        summary = report(seed, project, ceiling)
-    finally:
-        if args.twin is None:
-            shutil.rmtree(twin_dir, ignore_errors=True)
+        gguf_files(twin_dir, tuple(dict.fromkeys((*gguf_types, RECOMMENDED_GGUF))))
+        print(f"GGUF files ready in {time.perf_counter() - t0:.1f} s in {twin_dir / 'gguf'}", flush=True)
+        sides = {}
+        for kind in gguf_types:
+            sides[f"llamacpp-{kind}"] = run_side(f"llamacpp-{kind}", twin_dir, n_images, tokens)
+            print(f"llama.cpp {kind} done: {sides[f'llamacpp-{kind}']['images_per_hour']:.0f} images/h", flush=True)
+        sides["recommended"] = run_side("recommended", twin_dir, n_images, tokens)
+        summary |= report_llamacpp(transformers, sides)
+        summary["project_path"] = f"llamacpp {RECOMMENDED_GGUF}"
+        if "llamacpp-q8_0" in sides:
+            ratio = sides["recommended"]["images_per_hour"] / sides["llamacpp-q8_0"]["images_per_hour"]
+            summary["project_vs_llamacpp_q8"] = round(ratio, 3)
+    summary["ingest_speedup"] = round(summary["project_images_per_hour"] / seed["images_per_hour"], 2)
+    summary["chat_ttft_speedup"] = round(seed["chat_ttft_s"] / summary["project_chat_ttft_s"], 2)
     print(json.dumps(summary))
     return 0
+
+
+PEERS = ("llamacpp-bf16", "llamacpp-q8_0", "llamacpp-q4_k_m")
+RECOMMENDED_GGUF = "q8_0"  # the GGUF type of the project's recommended CPU path (`--vlm llamacpp:...@Q8_0`)
+
+
+def default_twin_dir(tiny: bool) -> Path:
+    """The twin and its GGUF files are cached outside the repository (4.3 GB + 6 GB), built once."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "image-kb"
+    return cache / ("twin-qwen3vl2b-tiny" if tiny else "twin-qwen3vl2b")
+
+
+def run_one(side: str, twin: Path, n_images: int, tokens: int) -> dict:
+    """One side, in this process."""
+    if side == "seed":
+        return run_seed(twin, n_images, tokens)
+    if side == "project":
+        return run_project(twin, n_images, tokens)
+    from llamacpp_sides import run_peer, run_recommended
+
+    from kb.config import Settings
+
+    if side == "recommended":
+        return run_recommended(twin, RECOMMENDED_GGUF, n_images, tokens)
+    return run_peer(twin, side.removeprefix("llamacpp-"), n_images, tokens, Settings().vlm_max_pixels)
 
 
 if __name__ == "__main__":

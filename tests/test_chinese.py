@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from kb.answer.answerer import Answerer
 from kb.config import Settings
@@ -78,3 +79,19 @@ def test_a_chinese_collection_with_an_english_embedder_gets_a_note(chinese_kb, k
     assert note and "reembed" in note and "paraphrase-multilingual" in note
     ingest(kb, images_dir, ocr=ocr_engine, show_progress=False)
     assert kb.language_note() is None  # an English collection
+
+
+def test_the_caption_prompt_asks_for_the_images_own_words_in_their_script(tiny_vlm_dir):
+    from kb.models.transformers_vlm import TransformersVLM
+
+    vlm = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=4)
+    requests: list = []
+    prepare = vlm.prepare
+    vlm.prepare = lambda conversations: requests.append(conversations) or prepare(conversations)
+    image = Image.open(EVAL_ZH / "images" / TITLES["植物细胞结构示意图"]).convert("RGB")
+    [caption] = vlm.describe([image])
+    assert isinstance(caption, str)
+    prompt = vlm.processor.tokenizer.decode(prepare(requests[0])["input_ids"][0])
+    assert "<|image_pad|>" in prompt  # the image itself goes with the words
+    for instruction in ("never translate", "Chinese characters", "language of the image's text", "topic"):
+        assert instruction in prompt

@@ -48,6 +48,7 @@ class OpenAICompatibleVLM:
         self.caption_max_new_tokens = caption_max_new_tokens
         self.batch_size = concurrency
         self.settings_tag = tag(max_pixels, caption_max_new_tokens)
+        self.extra_body: dict = {}  # server-specific request fields (llama-server's "ignore_eos" in benches)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
         try:
@@ -92,6 +93,7 @@ class OpenAICompatibleVLM:
             "max_tokens": max_tokens,
             "temperature": 0,
             "stream": stream,
+            **self.extra_body,
         }
 
     def _post(self, body: dict):
@@ -117,12 +119,18 @@ class OpenAICompatibleVLM:
 
 
 def data_url(image: Image.Image, max_pixels: int) -> str:
-    """A PNG data: URL of the image resized (never enlarged) to the visual-token budget, sides multiples of 32."""
-    scale = min(1.0, math.sqrt(max_pixels / (image.width * image.height)))
-    size = (
-        max(PATCH, round(image.width * scale / PATCH) * PATCH),
-        max(PATCH, round(image.height * scale / PATCH) * PATCH),
-    )
+    """A PNG data: URL of the image resized to the visual-token budget, sides multiples of 32.
+
+    Qwen's own rule (smart_resize): sides rounded to multiples of 32, scaled down (rounding down) when that exceeds
+    the budget, so the server sees exactly the visual tokens the in-process backend would use.
+    """
+    width = max(PATCH, round(image.width / PATCH) * PATCH)
+    height = max(PATCH, round(image.height / PATCH) * PATCH)
+    if width * height > max_pixels:
+        beta = math.sqrt(image.width * image.height / max_pixels)
+        width = max(PATCH, math.floor(image.width / beta / PATCH) * PATCH)
+        height = max(PATCH, math.floor(image.height / beta / PATCH) * PATCH)
+    size = (width, height)
     buffer = io.BytesIO()
     image.convert("RGB").resize(size, Image.Resampling.BICUBIC).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

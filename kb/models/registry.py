@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kb.config import Settings
 from kb.errors import ModelUnavailableError, SettingsError
-from kb.models import openai_vlm, transformers_vlm
+from kb.models import llamacpp_vlm, openai_vlm, transformers_vlm
 from kb.models.vlm import VisionLanguageModel
 
 SCHEME = re.compile(r"^([a-z][a-z0-9_-]*):(.+)$")
@@ -27,6 +27,7 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "transformers": Backend(transformers_vlm.from_settings, transformers_vlm.expected_settings_tag),
     "openai": Backend(openai_vlm.from_settings, openai_vlm.expected_settings_tag),
+    "llamacpp": Backend(llamacpp_vlm.from_settings, llamacpp_vlm.expected_settings_tag),
 }
 
 

@@ -9,8 +9,9 @@ from kb.retrieval.search import Hit
 # A question is "not covered" when
 #   - it names something (`kb.retrieval.text.proper_names`: Tesla, Paris, 西安) that no image's text mentions, unless
 #     a hit is still very similar (NAME_SIMILARITY), or else
-#   - no hit holds MIN_COVERAGE of the question's terms (IDF-weighted) and no hit's similarity plus COVERAGE_SHARE of
-#     its coverage reaches MIN_SCORE (a paraphrase shares a few words with its image; "and in summer?" none).
+#   - no hit holds MIN_COVERAGE of the question's terms (IDF-weighted; numbers alone do not count: every chart has
+#     some) and no hit's similarity plus COVERAGE_SHARE of its coverage reaches MIN_SCORE (a paraphrase shares a few
+#     words with its image; "and in summer?" none).
 # A question the embedder cannot represent that names a place or organisation the collection mentions (哈尔滨冬天有多冷)
 # is covered.
 # Similarity has a vote only when the embedder represents the question (`Hit.known_share` >= MIN_KNOWN_SHARE):
@@ -43,6 +44,6 @@ def is_relevant(hits: Sequence[Hit], embedder: str = "") -> bool:
         return True
     min_coverage = MIN_COVERAGE if trusted else MIN_LEXICAL_COVERAGE
     return any(
-        hit.coverage >= min_coverage or similarity + COVERAGE_SHARE * hit.coverage >= min_score
+        (hit.coverage >= min_coverage and hit.holds_words) or similarity + COVERAGE_SHARE * hit.coverage >= min_score
         for hit, similarity in zip(hits, similarities, strict=True)
     )

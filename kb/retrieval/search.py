@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,7 @@ DENSE_WEIGHT = 2.5  # cosine similarity of the question and the image's text emb
 LINE_WEIGHT = 0.5  # the same share, counting only terms found together on one OCR line ("Walk: 31%"), 0..1
 SHORTLIST = 20  # how many of the fused top images are re-scored with their best line
 DENSE_DEPTH = 200  # how deep the dense ranking is read; images below it count the shallowest similarity read
+NUMBER_TERM = re.compile(r"[\d. ]+")  # a term of digits only ("2021", "3.5")
 MISREAD_CANDIDATES = 50  # images read to look for a misread copy of a term the KB lacks
 
 
@@ -45,6 +47,7 @@ class Hit:
     known_share: float = 1.0  # the share of the question the embedder represents (`Embedder.known_share`)
     missing_names: tuple[str, ...] = ()  # names in the question that no image's text holds (the same for every hit)
     found_names: tuple[str, ...] = ()  # names in the question that some image's text holds (the same for every hit)
+    holds_words: bool = False  # the image holds a question term that is not a number (numbers alone prove little)
 
     @property
     def image_id(self) -> int:
@@ -143,9 +146,12 @@ class Retriever:
         found_names = tuple(name for name in names if self.holds_name(name))
         missing = tuple(name for name in names if name not in found_names)
         coverage: dict[int, float] = {}
+        holding_words: set[int] = set()
         for term, weight in weights.items():
             for image_id in postings[term]:
                 coverage[image_id] = coverage.get(image_id, 0.0) + weight
+            if not NUMBER_TERM.fullmatch(term):
+                holding_words |= postings[term]
         fused = {
             image_id: COVERAGE_WEIGHT * coverage.get(image_id, 0.0)
             + DENSE_WEIGHT * known * similarities.get(image_id, floor)
@@ -165,5 +171,16 @@ class Retriever:
             similarity = similarities.get(image_id)
             if similarity is None:
                 similarity = float(np.dot(vector, image.vector))
-            hits.append(Hit(image, score, similarity, coverage.get(image_id, 0.0), known, missing, found_names))
+            hits.append(
+                Hit(
+                    image,
+                    score,
+                    similarity,
+                    coverage.get(image_id, 0.0),
+                    known,
+                    missing,
+                    found_names,
+                    image_id in holding_words,
+                )
+            )
         return hits
