@@ -1,4 +1,4 @@
-"""A tiny random-weight sentence-transformers model (BERT, 32 dims) for tests of switching embedders; never for search."""
+"""A tiny random-weight sentence-transformers model (BERT, 32 dims) for tests of switching embedders."""
 
 from __future__ import annotations
 
