@@ -16,6 +16,7 @@ from kb.config import Settings
 from kb.errors import KBError
 from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
+from kb.retrieval.text import phrase
 from kb.storage.sqlite import SqliteStore
 from kb.storage.sqlite_schema import SCHEMA_VERSION, V1_TABLES
 from tests.conftest import DIAGRAMS, ROOT_DIR, draw_diagram
@@ -131,6 +132,7 @@ def test_an_unversioned_database_is_migrated_in_place(tmp_path, embedder):
     assert store.vector_state() == (1, 1)
     assert list(store.all_locations()) == [("/old/rain.png", None)]
     assert store.images([1])[1].lines[0].text == "Rainfall"
+    assert store.images_holding(phrase("rainfall")) == {1}  # the term index, built from the stored text
     store.close()
     connection = sqlite3.connect(settings.db_path)
     assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
