@@ -17,6 +17,7 @@ from kb.config import DEFAULT_EMBED_MODEL, MULTILINGUAL_EMBED_MODEL, Settings
 from kb.errors import EmbedderMismatchError, KBError, KBLockedError
 from kb.index import VectorIndex
 from kb.models.embed import Embedder
+from kb.retrieval.relevance import MIN_KNOWN_SHARE
 from kb.retrieval.search import Hit, Retriever
 from kb.retrieval.text import document_text, non_latin_share
 from kb.storage.base import Store
@@ -33,9 +34,8 @@ SAVE_EVERY_MIN = 200
 SAVE_EVERY_SHARE = 0.25
 SAVE_EVERY_SECONDS = 300.0
 # The language note: when most letters of the collection's text (a sample of LANGUAGE_SAMPLE images) are outside the
-# Latin script and the embedder maps more than 1 - MIN_KNOWN_SHARE of its tokens to its unknown token.
+# Latin script and the embedder knows less of it than retrieval needs to trust its similarity (MIN_KNOWN_SHARE).
 LANGUAGE_SAMPLE = 200
-MIN_KNOWN_SHARE = 0.9
 REEMBED_BATCH = 64  # images embedded and committed together by `reembed`
 INDEX_SEQUENCE_KEY = "index_vector_seq"  # meta: the store's vector sequence number the saved index file holds
 

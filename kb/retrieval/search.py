@@ -104,10 +104,11 @@ class Retriever:
         images = self.store.images(candidates)
         return {image_id for image_id, image in images.items() if misread_of(term, image_text(image))}
 
-    def holds_name(self, name: str) -> bool:
-        """Whether some image's text holds the name, or a shorter word inside it (吉林省 -> 吉林)."""
+    def holds_name(self, name: str, postings: dict[str, set[int]]) -> bool:
+        """Whether some image's text holds the name, or a shorter word inside it (吉林省 -> 吉林); terms already
+        looked up for the question (`postings`) are not looked up again."""
         term = phrase(name)
-        return bool(self.images_with(term)) or any(self.images_with(piece) for piece in sub_terms(term))
+        return any(postings[word] if word in postings else self.images_with(word) for word in [term, *sub_terms(term)])
 
     def question_postings(self, question: str) -> dict[str, set[int]]:
         """The question's terms, each with the images holding it; a Chinese word the KB never uses is replaced by the
@@ -143,7 +144,7 @@ class Retriever:
         floor = min(similarities.values(), default=0.0)
         weights, postings = self.term_weights(question)
         names = proper_names(question)
-        found_names = tuple(name for name in names if self.holds_name(name))
+        found_names = tuple(name for name in names if self.holds_name(name, postings))
         missing = tuple(name for name in names if name not in found_names)
         coverage: dict[int, float] = {}
         holding_words: set[int] = set()

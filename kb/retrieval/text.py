@@ -26,7 +26,7 @@ import wordninja
 
 from kb.media.ocr import OcrLine
 
-TOKENS_VERSION = "2"  # bump when `text_tokens` changes: stores re-index their token text on open
+TOKENS_VERSION = "2"  # bump when `word_tokens` or `index_terms` change: stores re-index their terms on open
 
 ENGLISH_STOPWORDS = frozenset(
     [
@@ -131,14 +131,6 @@ CHINESE_STOPWORDS = frozenset(
         "多少",
         "几",
         "几个",
-        "哪",
-        "哪里",
-        "哪儿",
-        "哪个",
-        "哪些",
-        "哪一",
-        "哪一年",
-        "哪年",
         "怎么",
         "怎样",
         "怎么样",
@@ -208,14 +200,11 @@ CHINESE_STOPWORDS = frozenset(
         "而",
         "等",
         "一",
-        "吗？",
-        "呢？",
         "大概",
         "大约",
         "分别",
         "各",
         "每",
-        "哪些是",
         "看",
         "看看",
         "说",
@@ -319,8 +308,8 @@ def query_terms(question: str) -> list[str]:
     """The question's content terms as token phrases, in order, without repeats.
 
     Latin words of 3+ letters that are not stopwords, anything holding a digit ("co2" -> "co 2", "2021"), and each
-    Chinese word jieba finds that is not a stopword or a "which" word (哪一层; 北京 -> "北 京"; single characters such
-    as 冷 count too)."""
+    Chinese word jieba finds that is not a stopword or a "which" word (any word starting 哪: 哪里, 哪一层; 北京 ->
+    "北 京"; single characters such as 冷 count too)."""
     terms: list[str] = []
     for run in QUESTION_RUN.findall(normalize(question)):
         if is_cjk(run):

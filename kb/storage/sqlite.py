@@ -137,7 +137,7 @@ class SqliteStore:
             session.execute(text("DELETE FROM image_terms_fts"))
             texts = session.execute(text("SELECT rowid, caption, ocr_text FROM image_text_fts")).all()
             for image_id, caption, ocr_text in texts:
-                _write_terms(session, int(image_id), f"{caption}\n{ocr_text}")
+                _write_terms(session, int(image_id), caption, ocr_text)
             session.merge(MetaRow(key=TOKENS_KEY, value=TOKENS_VERSION))
             return len(texts)
 
@@ -199,7 +199,7 @@ class SqliteStore:
                 text("INSERT INTO image_text_fts(rowid, caption, ocr_text) VALUES (:id, :caption, :ocr)"),
                 {"id": row.id, "caption": image.caption or "", "ocr": ocr_text},
             )
-            _write_terms(session, row.id, f"{image.caption or ''}\n{ocr_text}")
+            _write_terms(session, row.id, image.caption, ocr_text)
             return row.id, _upsert_path(session, image.location, row.id, image.file_size, image.mtime_ns)
 
     def link_location(self, location: Location, image_id: int, file_size: int, mtime_ns: int) -> list[int]:
@@ -223,7 +223,7 @@ class SqliteStore:
             )
             session.execute(text("DELETE FROM pending_vectors WHERE image_id = :id"), {"id": image_id})  # stale now
             ocr_text = session.scalar(text("SELECT ocr_text FROM image_text_fts WHERE rowid = :id"), {"id": image_id})
-            _write_terms(session, image_id, f"{caption}\n{ocr_text or ''}")
+            _write_terms(session, image_id, caption, ocr_text)
 
     def remove_locations(self, locations: Iterable[Location]) -> list[int]:
         """Forget paths (and pages); images left without any path are deleted. Returns the deleted image ids."""
@@ -340,12 +340,12 @@ def _next_sequence(session: Session) -> int:
     return sequence
 
 
-def _write_terms(session: Session, image_id: int, image_text: str) -> None:
-    """(Re)place an image's row in the term index."""
+def _write_terms(session: Session, image_id: int, caption: str | None, ocr_text: str | None) -> None:
+    """(Re)place an image's row in the term index: its caption's and OCR text's terms."""
     session.execute(text("DELETE FROM image_terms_fts WHERE rowid = :id"), {"id": image_id})
     session.execute(
         text("INSERT INTO image_terms_fts(rowid, terms) VALUES (:id, :terms)"),
-        {"id": image_id, "terms": index_terms(image_text)},
+        {"id": image_id, "terms": index_terms(f"{caption or ''}\n{ocr_text or ''}")},
     )
 
 
