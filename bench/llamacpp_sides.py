@@ -1,7 +1,8 @@
 """The llama.cpp sides of bench/vlm_cpu.py: the peer (llama-server driven over HTTP) and the project's llamacpp path.
 
 Both caption the same images at the same visual-token budget with the same new tokens (EOS ignored) and 2 threads,
-and OCR them with the same engine, so ingest images/hour compares with the transformers side's; caption-only
+with the same caption instructions (laid out as each sends them: see run_peer and run_recommended), and OCR them
+with the same engine, so ingest images/hour compares with the transformers side's; caption-only
 images/hour is reported too.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +51,12 @@ def sse_pieces(response: Any, final: dict) -> Iterator[str]:
             yield piece
 
 
-def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int) -> dict:
-    """llama.cpp as a CPU user runs it: `llama-server` with the GGUF, one request at a time over HTTP."""
+def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int, chat: bool = True) -> dict:
+    """llama.cpp as a CPU user runs it: `llama-server` with the GGUF, one request at a time over HTTP.
+
+    Each caption is the usual one-turn request, the image then the caption instructions (the seed recipe's request,
+    the order of Qwen's own examples). `chat=False` skips the 3-image chat (its figures are then null).
+    """
     import httpx
     from vlm_cpu import chat_messages, make_images, peak_rss_gb
 
@@ -92,12 +98,14 @@ def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int)
         def part(image: Any) -> dict:
             return {"type": "image_url", "image_url": {"url": data_url(image, max_pixels)}}
 
-        messages = fill_images(chat_messages(), make_images(3), part)
         final: dict = {}
-        t0 = time.perf_counter()
-        with client.stream("POST", "/chat/completions", json=body(messages, True)) as response:
-            ttft, decode_tok_s, _ = piece_times(sse_pieces(response, final))
-        chat_total_s = time.perf_counter() - t0
+        ttft = decode_tok_s = chat_total_s = None
+        if chat:
+            messages = fill_images(chat_messages(), make_images(3), part)
+            t0 = time.perf_counter()
+            with client.stream("POST", "/chat/completions", json=body(messages, True)) as response:
+                ttft, decode_tok_s, _ = piece_times(sse_pieces(response, final))
+            chat_total_s = time.perf_counter() - t0
         server_rss = server.peak_rss_gb()
     finally:
         client.close()
@@ -118,10 +126,10 @@ def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int)
         "ingest_prompt_tokens": timings[0]["prompt_n"],
         "ingest_decode_tok_s": sum(t["predicted_n"] for t in timings) / predicted_s if predicted_s else 0.0,
         "chat_ttft_s": ttft,
-        "chat_prompt_len": chat_timings.get("prompt_n", 0),
+        "chat_prompt_len": chat_timings.get("prompt_n"),
         "chat_total_s": chat_total_s,
         "chat_decode_tok_s": decode_tok_s,
-        "chat_server_decode_tok_s": chat_timings.get("predicted_per_second", 0.0),
+        "chat_server_decode_tok_s": chat_timings.get("predicted_per_second"),
         "peak_rss_server_gb": server_rss,
         "peak_rss_client_gb": max(client_rss_ingest, peak_rss_gb()),
         "peak_rss_gb": server_rss + max(client_rss_ingest, peak_rss_gb()),
@@ -130,23 +138,21 @@ def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int)
 
 
 def run_recommended(twin: Path, kind: str, n_images: int, tokens: int) -> dict:
-    """The project's recommended CPU path: `--vlm llamacpp:GGUF` (LlamaCppVLM with the settings' defaults) + OCR."""
+    """The project's recommended CPU path: `--vlm llamacpp:GGUF` with the settings' defaults, + OCR.
+
+    Its captions send the instructions as a system message before the image (kb.models.vlm.CAPTION_CHAT), so the
+    one-slot server it starts reuses their KV cache from image to image.
+    """
     from vlm_cpu import chat_messages, make_images, peak_rss_gb
 
     from kb.config import Settings
     from kb.media.ocr import OcrEngine
-    from kb.models.llamacpp_vlm import LlamaCppVLM
+    from kb.models import llamacpp_vlm
 
     files = gguf_files(twin, (kind,))
-    settings = Settings()
+    settings = replace(Settings(), caption_max_new_tokens=tokens)
     t0 = time.perf_counter()
-    vlm = LlamaCppVLM(
-        str(files[kind]),
-        max_pixels=settings.vlm_max_pixels,
-        caption_max_new_tokens=tokens,
-        concurrency=settings.vlm_concurrency,
-        threads=settings.vlm_threads,
-    )
+    vlm = llamacpp_vlm.from_settings(str(files[kind]), settings)
     vlm.extra_body = {"ignore_eos": True}  # the same number of generated tokens as every other side
     ocr = OcrEngine(max_side=settings.ocr_max_side)
     load_s = time.perf_counter() - t0
@@ -168,7 +174,7 @@ def run_recommended(twin: Path, kind: str, n_images: int, tokens: int) -> dict:
         "side": f"project-llamacpp-{kind}",
         "dtype": kind,
         "threads": settings.vlm_threads,
-        "concurrency": settings.vlm_concurrency,
+        "concurrency": vlm.batch_size,
         "load_s": load_s,
         "ingest_images": n_images,
         "ingest_s": ingest_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,6 +34,14 @@ def env_text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
 
+def env_device(name: str, default: str) -> str:
+    """A torch device name in environment variable `name`: auto, cpu, cuda or cuda:N; SettingsError otherwise."""
+    value = env_text(name, default).lower()
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise SettingsError(f"{name}={value!r} is not valid: expected auto, cpu, cuda or cuda:N")
+    return value
+
+
 def env_list(name: str) -> tuple[str, ...]:
     """The comma-separated values in environment variable `name`, blanks dropped."""
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
@@ -54,8 +63,12 @@ class Settings:
     ocr_max_side: int = 2048  # images are downscaled to this longest side before OCR
     top_k: int = 3  # KB_TOP_K: sources passed to the answer model
     vlm_api_key: str | None = None  # KB_VLM_API_KEY: key for an openai:MODEL@URL backend
-    vlm_concurrency: int = 4  # KB_VLM_CONCURRENCY: caption requests in flight to an openai: or llamacpp: backend
+    vlm_concurrency: int | None = None  # KB_VLM_CONCURRENCY: caption requests in flight; unset: 4 openai:, 1 llamacpp:
     vlm_threads: int = 2  # KB_VLM_THREADS: CPU threads of the llama-server a llamacpp: backend starts
+    vlm_device: str = (
+        "auto"  # KB_VLM_DEVICE: where the transformers backend runs: auto (a CUDA GPU if any), cpu, cuda[:N]
+    )
+    vlm_batch: int | None = None  # KB_VLM_BATCH: images per transformers generate call; unset: 4 on CPU, 32 on GPU
     api_keys: tuple[str, ...] = ()  # KB_API_KEY: comma-separated keys; set, every API route but /healthz needs one
     cors_origins: tuple[str, ...] = ()  # KB_API_CORS_ORIGINS: comma-separated origins allowed by CORS; none = off
 
@@ -89,8 +102,10 @@ class Settings:
             max_pages=env_int("KB_MAX_PAGES", cls.max_pages),
             top_k=env_int("KB_TOP_K", cls.top_k),
             vlm_api_key=os.environ.get("KB_VLM_API_KEY", "").strip() or None,
-            vlm_concurrency=env_int("KB_VLM_CONCURRENCY", cls.vlm_concurrency),
+            vlm_concurrency=env_int("KB_VLM_CONCURRENCY", 0) or None,
             vlm_threads=env_int("KB_VLM_THREADS", cls.vlm_threads),
+            vlm_device=env_device("KB_VLM_DEVICE", cls.vlm_device),
+            vlm_batch=env_int("KB_VLM_BATCH", 0) or None,
             api_keys=env_list("KB_API_KEY"),
             cors_origins=env_list("KB_API_CORS_ORIGINS"),
         )

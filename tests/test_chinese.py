@@ -95,3 +95,5 @@ def test_the_caption_prompt_asks_for_the_images_own_words_in_their_script(tiny_v
     assert "<|image_pad|>" in prompt  # the image itself goes with the words
     for instruction in ("never translate", "Chinese characters", "language of the image's text", "topic"):
         assert instruction in prompt
+    # The fixed instructions come before the image, so servers that cache prompt prefixes reuse them per image.
+    assert prompt.index("never translate") < prompt.index("<|image_pad|>")

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
@@ -141,13 +142,26 @@ class OcrMustNotRun:
         raise AssertionError("OCR ran again")
 
 
+class BatchRecordingVLM(TransformersVLM):
+    """The tiny VLM, noting how many images each `describe` call got."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    def describe(self, images):
+        self.batches.append(len(images))
+        return super().describe(images)
+
+
 def test_caption_pending_then_filled_without_redoing_ocr(kb, images_dir, ocr_engine, tiny_vlm_dir):
     first = ingest(kb, images_dir, ocr_engine)
     assert first.caption_pending == 5
     lines_before = {hit.image_id: hit.image.lines for hit in kb.search("rainfall", k=5)}
-    vlm = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=8)
+    vlm = BatchRecordingVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=8, batch_size=2)
     second = ingest(kb, images_dir, OcrMustNotRun(), vlm=vlm)
     assert (second.new, second.captioned, second.caption_pending, second.failed) == (0, 5, 0, [])
+    assert vlm.batches == [2, 2, 1], "pending captions are made in batches, as during a first ingest"
     hits = kb.search("rainfall", k=5)
     for hit in hits:
         assert hit.image.caption_model == str(tiny_vlm_dir)
@@ -196,3 +210,16 @@ def test_second_writer_is_refused(kb):
 
     with kb.writer_lock(), pytest.raises(KBLockedError, match="another ingest"), kb.writer_lock():
         pass
+
+
+def test_the_vlm_runs_where_torch_has_a_device(tiny_vlm_dir):
+    import torch
+
+    vlm = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=4)
+    gpu = torch.cuda.is_available()
+    assert vlm.device == ("cuda" if gpu else "cpu")
+    assert vlm.model.device.type == vlm.device
+    assert vlm.batch_size == (32 if gpu else 4)
+    on_cpu = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=4, device="cpu")
+    assert on_cpu.dtype_name in ("bfloat16", "float32") and on_cpu.model.device.type == "cpu"
+    assert len(on_cpu.describe([Image.new("RGB", (200, 100), "white")])) == 1

@@ -25,6 +25,7 @@ NUMBER_VARIABLES = [
     "KB_MAX_IMAGE_PIXELS",
     "KB_MAX_FILE_BYTES",
     "KB_MAX_PAGES",
+    "KB_VLM_BATCH",
 ]
 
 
@@ -61,6 +62,32 @@ def test_valid_numbers_are_read(monkeypatch):
     monkeypatch.setenv("KB_MAX_FILE_BYTES", "50_000_000")
     settings = Settings.from_env()
     assert (settings.top_k, settings.max_file_bytes) == (7, 50_000_000)
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda:x", "tpu", "cuda0"])
+def test_invalid_device_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("KB_VLM_DEVICE", value)
+    with pytest.raises(SettingsError, match="KB_VLM_DEVICE.*auto, cpu, cuda or cuda:N"):
+        Settings.from_env()
+
+
+def test_device_and_batch_are_read(monkeypatch):
+    monkeypatch.setenv("KB_VLM_DEVICE", " CUDA:1 ")
+    monkeypatch.setenv("KB_VLM_BATCH", "16")
+    settings = Settings.from_env()
+    assert (settings.vlm_device, settings.vlm_batch) == ("cuda:1", 16)
+    assert Settings().vlm_batch is None
+
+
+def test_a_gpu_asked_for_where_there_is_none_is_one_line(tmp_path, images_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    result = run(
+        ["-m", "ingest", str(images_dir), "--kb", str(tmp_path / "kb"), "--vlm", "Qwen/X"], {"KB_VLM_DEVICE": "cuda"}
+    )
+    assert_one_line_error(result, "KB_VLM_DEVICE", "no such CUDA device")
 
 
 @pytest.mark.parametrize(

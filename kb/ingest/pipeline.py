@@ -308,14 +308,20 @@ class Pipeline:
         needing = self.kb.store.images_needing_caption(model_id, settings_tag, self.recaption)
         if not needing or self.vlm is None:
             return
-        for row in tqdm(needing, unit="img", desc="caption", disable=not self.show_progress):
-            image = self._open_stored(row)
-            if image is None:
-                continue
-            caption = self.vlm.describe([image])[0]
-            vector = self.kb.embedder.encode([document_text(caption, row.lines)])[0]
-            self.kb.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
-            self.report.captioned += 1
+        batch_size = max(1, self.vlm.batch_size)
+        with tqdm(total=len(needing), unit="img", desc="caption", disable=not self.show_progress) as progress:
+            for start in range(0, len(needing), batch_size):
+                chunk = needing[start : start + batch_size]
+                opened = [(row, self._open_stored(row)) for row in chunk]
+                readable = [(row, image) for row, image in opened if image is not None]
+                captions = self._describe([image for _, image in readable])
+                for (row, _), caption in zip(readable, captions, strict=True):
+                    if caption is None:
+                        continue
+                    vector = self.kb.embedder.encode([document_text(caption, row.lines)])[0]
+                    self.kb.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
+                    self.report.captioned += 1
+                progress.update(len(chunk))
 
     def _open_stored(self, row: ImageRecord) -> Image.Image | None:
         for path, page in zip(row.paths, row.pages, strict=True):

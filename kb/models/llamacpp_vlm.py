@@ -20,6 +20,9 @@ from kb.models.openai_vlm import PATCH, OpenAICompatibleVLM
 from kb.models.vlm import CAPTION_PROMPT_VERSION
 
 DEFAULT_QUANT = "Q8_0"  # near-lossless, and measured faster than the transformers bf16 path on a 2-core CPU
+# One request at a time by default: on a few CPU cores, prefills in parallel slots only contend, and one slot keeps
+# the caption instructions' KV cache from image to image (measured: README, Performance).
+DEFAULT_CONCURRENCY = 1
 CTX_TOKENS = 4096  # KV cache for one answer (3 images of 196 tokens, their text, 256 new tokens) ...
 CTX_PER_REQUEST = 1024  # ... plus one caption (196 visual tokens, prompt, 96 new tokens) per request in flight
 
@@ -102,7 +105,7 @@ class LlamaCppVLM(OpenAICompatibleVLM):
         *,
         max_pixels: int = 448 * 448,
         caption_max_new_tokens: int = 96,
-        concurrency: int = 1,
+        concurrency: int = DEFAULT_CONCURRENCY,
         threads: int = 2,
         timeout_s: float = 600.0,
     ) -> None:
@@ -146,7 +149,7 @@ def from_settings(target: str, settings: Settings) -> LlamaCppVLM:
         target,
         max_pixels=settings.vlm_max_pixels,
         caption_max_new_tokens=settings.caption_max_new_tokens,
-        concurrency=settings.vlm_concurrency,
+        concurrency=settings.vlm_concurrency or DEFAULT_CONCURRENCY,
         threads=settings.vlm_threads,
     )
 

@@ -19,10 +19,11 @@ from PIL import Image
 
 from kb.config import Settings
 from kb.errors import ModelUnavailableError, SettingsError
-from kb.models.vlm import CAPTION_PROMPT, CAPTION_PROMPT_VERSION, Message, fill_images
+from kb.models.vlm import CAPTION_CHAT, CAPTION_PROMPT_VERSION, Message, fill_images
 
 RETRIES = 4  # after the first try, on 429, 5xx and dropped connections
 BACKOFF_S = 0.5  # doubled after each retry, unless the server says Retry-After
+DEFAULT_CONCURRENCY = 4  # caption requests in flight when KB_VLM_CONCURRENCY is unset: a batching server keeps busy
 PATCH = 32  # Qwen3-VL merges 2x2 patches of 16 px: image sides are multiples of 32
 
 
@@ -37,7 +38,7 @@ class OpenAICompatibleVLM:
         api_key: str | None = None,
         max_pixels: int = 448 * 448,
         caption_max_new_tokens: int = 96,
-        concurrency: int = 4,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout_s: float = 300.0,
     ) -> None:
         import httpx
@@ -60,20 +61,19 @@ class OpenAICompatibleVLM:
 
     def describe(self, images: Sequence[Image.Image]) -> list[str]:
         def caption(image: Image.Image) -> str:
-            content = [{"type": "image_url", "image_url": {"url": data_url(image, self.max_pixels)}}]
-            content.append({"type": "text", "text": CAPTION_PROMPT})
-            body = self._body([{"role": "user", "content": content}], self.caption_max_new_tokens, stream=False)
+            body = self._body(fill_images(CAPTION_CHAT, [image], self.image_part), self.caption_max_new_tokens)
             reply = self._post(body).json()
             return (reply["choices"][0]["message"]["content"] or "").strip()
 
         with ThreadPoolExecutor(max_workers=max(1, self.batch_size)) as pool:
             return list(pool.map(caption, images))
 
-    def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
-        def image_part(image: Image.Image) -> dict:
-            return {"type": "image_url", "image_url": {"url": data_url(image, self.max_pixels)}}
+    def image_part(self, image: Image.Image) -> dict:
+        """An `image_url` part: the image as a PNG `data:` URL at this backend's pixel budget."""
+        return {"type": "image_url", "image_url": {"url": data_url(image, self.max_pixels)}}
 
-        body = self._body(fill_images(messages, images, image_part), max_new_tokens, stream=True)
+    def stream(self, messages: Sequence[Message], images: Sequence[Image.Image], max_new_tokens: int) -> Iterator[str]:
+        body = self._body(fill_images(messages, images, self.image_part), max_new_tokens, stream=True)
         with self._client.stream("POST", "/chat/completions", json=body) as response:
             if response.status_code != 200:
                 response.read()
@@ -86,7 +86,7 @@ class OpenAICompatibleVLM:
                 if piece:
                     yield piece
 
-    def _body(self, messages: list[dict], max_tokens: int, *, stream: bool) -> dict:
+    def _body(self, messages: list[dict], max_tokens: int, *, stream: bool = False) -> dict:
         return {
             "model": self.model_id,
             "messages": messages,
@@ -157,7 +157,7 @@ def from_settings(target: str, settings: Settings) -> OpenAICompatibleVLM:
         api_key=settings.vlm_api_key,
         max_pixels=settings.vlm_max_pixels,
         caption_max_new_tokens=settings.caption_max_new_tokens,
-        concurrency=settings.vlm_concurrency,
+        concurrency=settings.vlm_concurrency or DEFAULT_CONCURRENCY,
     )
 
 
