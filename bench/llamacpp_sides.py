@@ -150,7 +150,7 @@ def run_recommended(twin: Path, kind: str, n_images: int, tokens: int) -> dict:
     from kb.models import llamacpp_vlm
 
     files = gguf_files(twin, (kind,))
-    settings = replace(Settings(), caption_max_new_tokens=tokens)
+    settings = replace(Settings.from_env(), caption_max_new_tokens=tokens)  # KB_VLM_CONCURRENCY etc. apply
     t0 = time.perf_counter()
     vlm = llamacpp_vlm.from_settings(str(files[kind]), settings)
     vlm.extra_body = {"ignore_eos": True}  # the same number of generated tokens as every other side

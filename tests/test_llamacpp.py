@@ -21,6 +21,7 @@ from kb.knowledge_base import KnowledgeBase
 from kb.models import llamacpp_tools
 from kb.models.llamacpp_vlm import LlamaCppVLM, parse_target, pick_files
 from kb.models.registry import expected_settings_tag, load_vlm
+from kb.models.vlm import CAPTION_CHAT, CAPTION_PROMPT, fill_images
 from tests.test_cli import cli
 
 BUILT = llamacpp_tools.build_dir() is not None and llamacpp_tools.find_tool("llama-server") is not None
@@ -73,6 +74,28 @@ def test_ingest_and_answer_through_a_llama_server_the_backend_starts(
         kb.close()
         vlm.close()
     assert vlm.server.process.poll() is not None, "close() stops the server"
+
+
+@needs_build
+def test_each_caption_after_the_first_reuses_the_instructions_cached_by_the_server(tmp_path, tiny_gguf):
+    import httpx
+    from PIL import Image
+
+    vlm = load_vlm(Settings.from_env(kb_dir=tmp_path / "kb", vlm=f"llamacpp:{tiny_gguf}"))
+    try:
+        assert vlm.batch_size == 1 and "-np 1 " in " ".join(vlm.server.command) + " "  # one slot keeps the cache
+        timings = []
+        for colour in ("white", "gray", "black"):
+            messages = fill_images(CAPTION_CHAT, [Image.new("RGB", (320, 240), colour)], vlm.image_part)
+            body = {"model": "kb", "messages": messages, "max_tokens": 4, "temperature": 0}
+            reply = httpx.post(f"{vlm.server.base_url}/chat/completions", json=body, timeout=300)
+            timings.append(reply.raise_for_status().json()["timings"])
+    finally:
+        vlm.close()
+    instructions = len(CAPTION_PROMPT.split())
+    assert timings[0]["cache_n"] == 0
+    for later in timings[1:]:  # the system message before the image is not computed again
+        assert later["cache_n"] >= instructions and later["prompt_n"] < timings[0]["prompt_n"]
 
 
 @needs_build
