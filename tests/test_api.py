@@ -268,6 +268,31 @@ def test_an_openai_compatible_server_captions_and_answers(server, tiny_qwen, tmp
     kb.close()
 
 
+def test_a_vlm_server_that_goes_away_mid_run_is_one_line_and_ocr_goes_on(
+    tmp_path, images_dir, embedder, ocr_engine, tiny_qwen
+):
+    served = KnowledgeBase.open(Settings.from_env(kb_dir=tmp_path / "served", vlm="none"), embedder=embedder)
+    port = free_port()
+    config = uvicorn.Config(create_app(served, tiny_qwen), host="127.0.0.1", port=port, log_level="warning")
+    vlm_server = uvicorn.Server(config)
+    thread = threading.Thread(target=vlm_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not vlm_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    settings = Settings.from_env(kb_dir=tmp_path / "kb", vlm=f"openai:{tiny_qwen.model_id}@http://127.0.0.1:{port}/v1")
+    vlm = load_vlm(replace(settings, vlm_concurrency=2))  # the server answers now ...
+    vlm_server.should_exit = True  # ... and is gone before the first caption
+    thread.join(timeout=30)
+    served.close()
+    kb = KnowledgeBase.open(settings, embedder=embedder)
+    report = run(kb, images_dir, vlm=vlm, ocr=ocr_engine, show_progress=False)
+    assert (report.new, report.captioned, report.caption_pending, report.failed) == (5, 0, 5, [])
+    assert "VLM unavailable" in report.vlm_note and "unreachable" in report.vlm_note and "\n" not in report.vlm_note
+    assert kb.check() == []
+    kb.close()
+
+
 def test_an_unreachable_vlm_server_is_one_line_and_ocr_goes_on(tmp_path, images_dir, embedder, ocr_engine):
     settings = Settings.from_env(kb_dir=tmp_path / "kb", vlm=f"openai:some-model@http://127.0.0.1:{free_port()}/v1")
     kb = KnowledgeBase.open(settings, embedder=embedder)

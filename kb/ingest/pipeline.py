@@ -265,6 +265,11 @@ class Pipeline:
             return [None] * len(images)
         try:
             return list(self.vlm.describe(images))
+        except ModelUnavailableError as error:  # a VLM server that went away: said once, OCR only from here on
+            self._vlm = None
+            self.report.vlm_note = f"VLM unavailable, continuing with OCR only (captions pending): {error}"
+            log.warning(self.report.vlm_note)
+            return [None] * len(images)
         except Exception as error:  # e.g. out of memory: keep the images, leave their captions pending
             log.warning("captioning failed, images left caption-pending: %s", error)
             return [None] * len(images)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from kb.config import Settings
-from kb.errors import ModelUnavailableError, SettingsError
+from kb.errors import KBError, ModelUnavailableError, SettingsError
 from kb.models.vlm import CAPTION_CHAT, CAPTION_PROMPT_VERSION, Message, fill_images
 
 RETRIES = 4  # after the first try, on 429, 5xx and dropped connections
@@ -112,9 +112,12 @@ class OpenAICompatibleVLM:
                 retry_after = response.headers.get("retry-after", "")
                 time.sleep(float(retry_after) if retry_after.isdigit() else BACKOFF_S * 2**attempt)
                 continue
-            if response.status_code != 200:
-                raise ModelUnavailableError(f"the VLM server answered {response.status_code}: {response.text[:200]}")
-            return response
+            if response.status_code == 200:
+                return response
+            message = f"the VLM server answered {response.status_code}: {response.text[:200]}"
+            if response.status_code == 429 or response.status_code >= 500:
+                raise ModelUnavailableError(message)  # still failing after the retries: the server is not serving
+            raise KBError(message)  # this request was refused (a 4xx): the next one may well go through
         raise AssertionError("unreachable")
 
 
