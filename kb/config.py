@@ -65,9 +65,7 @@ class Settings:
     vlm_api_key: str | None = None  # KB_VLM_API_KEY: key for an openai:MODEL@URL backend
     vlm_concurrency: int | None = None  # KB_VLM_CONCURRENCY: caption requests in flight; unset: 4 openai:, 1 llamacpp:
     vlm_threads: int = 2  # KB_VLM_THREADS: CPU threads of the llama-server a llamacpp: backend starts
-    vlm_device: str = (
-        "auto"  # KB_VLM_DEVICE: where the transformers backend runs: auto (a CUDA GPU if any), cpu, cuda[:N]
-    )
+    vlm_device: str = "auto"  # KB_VLM_DEVICE: transformers backend's device: auto (a GPU if any), cpu, cuda[:N]
     vlm_batch: int | None = None  # KB_VLM_BATCH: images per transformers generate call; unset: 4 on CPU, 32 on GPU
     api_keys: tuple[str, ...] = ()  # KB_API_KEY: comma-separated keys; set, every API route but /healthz needs one
     cors_origins: tuple[str, ...] = ()  # KB_API_CORS_ORIGINS: comma-separated origins allowed by CORS; none = off

@@ -25,7 +25,7 @@ def cpu_supports_bf16() -> bool:
 
 
 def resolve_device(requested: str) -> str:
-    """ "auto" -> "cuda" when torch sees a GPU, else "cpu"; a CUDA device asked for by name must exist."""
+    """The device to run on: for `auto` a CUDA GPU when torch sees one, else the CPU; a named CUDA device must exist."""
     if requested == "cpu":
         return "cpu"
     try:
