@@ -185,7 +185,7 @@ def run_variant(name: str, model_id: str, tokens: int, reps: int, work: Path) ->
 
     dtype, quantize = VARIANTS[name]
     t0 = time.perf_counter()
-    vlm = TransformersVLM(model_id, max_pixels=Settings().vlm_max_pixels, dtype=dtype)
+    vlm = TransformersVLM(model_id, max_pixels=Settings().vlm_max_pixels, dtype=dtype, device="cpu")
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     if quantize is not None:

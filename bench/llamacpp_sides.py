@@ -51,6 +51,26 @@ def sse_pieces(response: Any, final: dict) -> Iterator[str]:
             yield piece
 
 
+def shared_figures(
+    n_images: int, caption_s: float, ingest_s: float, chat: tuple, server_rss: float, client_rss: float, lines: list
+) -> dict:
+    """The figures both llama.cpp sides report: throughput, chat (ttft, total s, decode tokens/s), memory, OCR."""
+    ttft, chat_total_s, decode_tok_s = chat
+    return {
+        "ingest_images": n_images,
+        "ingest_s": ingest_s,
+        "images_per_hour": 3600 * n_images / ingest_s,
+        "caption_images_per_hour": 3600 * n_images / caption_s,
+        "chat_ttft_s": ttft,
+        "chat_total_s": chat_total_s,
+        "chat_decode_tok_s": decode_tok_s,
+        "peak_rss_server_gb": server_rss,
+        "peak_rss_client_gb": client_rss,
+        "peak_rss_gb": server_rss + client_rss,
+        "ocr_lines_per_image": sum(len(x) for x in lines) / len(lines),
+    }
+
+
 def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int, chat: bool = True) -> dict:
     """llama.cpp as a CPU user runs it: `llama-server` with the GGUF, one request at a time over HTTP.
 
@@ -112,28 +132,21 @@ def run_peer(twin: Path, kind: str, n_images: int, tokens: int, max_pixels: int,
         server.stop()
     chat_timings = final.get("timings") or {}
     predicted_s = sum(t["predicted_ms"] for t in timings) / 1000
+    client_rss = max(client_rss_ingest, peak_rss_gb())
     return {
         "side": f"llamacpp-{kind}",
         "dtype": kind,
         "gguf_gb": files[kind].stat().st_size / 1e9,
         "threads": THREADS,
         "load_s": load_s,
-        "ingest_images": n_images,
-        "ingest_s": ingest_s,
-        "images_per_hour": 3600 * n_images / ingest_s,
-        "caption_images_per_hour": 3600 * n_images / caption_s,
         "ingest_first_token_s": timings[0]["prompt_ms"] / 1000,
         "ingest_prompt_tokens": timings[0]["prompt_n"],
         "ingest_decode_tok_s": sum(t["predicted_n"] for t in timings) / predicted_s if predicted_s else 0.0,
-        "chat_ttft_s": ttft,
         "chat_prompt_len": chat_timings.get("prompt_n"),
-        "chat_total_s": chat_total_s,
-        "chat_decode_tok_s": decode_tok_s,
         "chat_server_decode_tok_s": chat_timings.get("predicted_per_second"),
-        "peak_rss_server_gb": server_rss,
-        "peak_rss_client_gb": max(client_rss_ingest, peak_rss_gb()),
-        "peak_rss_gb": server_rss + max(client_rss_ingest, peak_rss_gb()),
-        "ocr_lines_per_image": sum(len(x) for x in lines) / len(lines),
+        **shared_figures(
+            n_images, caption_s, ingest_s, (ttft, chat_total_s, decode_tok_s), server_rss, client_rss, lines
+        ),
     }
 
 
@@ -170,21 +183,14 @@ def run_recommended(twin: Path, kind: str, n_images: int, tokens: int) -> dict:
         server_rss = vlm.server.peak_rss_gb()
     finally:
         vlm.close()
+    client_rss = max(client_rss_ingest, peak_rss_gb())
     return {
         "side": f"project-llamacpp-{kind}",
         "dtype": kind,
         "threads": settings.vlm_threads,
         "concurrency": vlm.batch_size,
         "load_s": load_s,
-        "ingest_images": n_images,
-        "ingest_s": ingest_s,
-        "images_per_hour": 3600 * n_images / ingest_s,
-        "caption_images_per_hour": 3600 * n_images / caption_s,
-        "chat_ttft_s": ttft,
-        "chat_total_s": chat_total_s,
-        "chat_decode_tok_s": decode_tok_s,
-        "peak_rss_server_gb": server_rss,
-        "peak_rss_client_gb": max(client_rss_ingest, peak_rss_gb()),
-        "peak_rss_gb": server_rss + max(client_rss_ingest, peak_rss_gb()),
-        "ocr_lines_per_image": sum(len(x) for x in lines) / len(lines),
+        **shared_figures(
+            n_images, caption_s, ingest_s, (ttft, chat_total_s, decode_tok_s), server_rss, client_rss, lines
+        ),
     }

@@ -365,7 +365,7 @@ def run_project(twin: Path, n_images: int, tokens: int) -> dict:
 
     settings = Settings()
     t0 = time.perf_counter()
-    vlm = TransformersVLM(str(twin), max_pixels=settings.vlm_max_pixels, caption_max_new_tokens=tokens)
+    vlm = TransformersVLM(str(twin), max_pixels=settings.vlm_max_pixels, caption_max_new_tokens=tokens, device="cpu")
     ocr = OcrEngine(max_side=settings.ocr_max_side)
     load_s = time.perf_counter() - t0
     vlm.model.generation_config.min_new_tokens = tokens  # same number of generated tokens as the seed side
@@ -560,8 +560,8 @@ def report(seed: dict, transformers: dict, ceiling: dict) -> dict:
     }
 
 
-def report_llamacpp(transformers: dict, sides: dict[str, dict]) -> dict:
-    """The llama.cpp sides next to the transformers one; the keys they add to the last JSON line."""
+def report_llamacpp(sides: dict[str, dict]) -> dict:
+    """The llama.cpp sides side by side; the keys they add to the last JSON line."""
     rows = [
         ("model load s", "load_s", "{:.1f}"),
         ("ingest images/hour (VLM + OCR)", "images_per_hour", "{:.0f}"),
@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             sides[f"llamacpp-{kind}"] = run_side(f"llamacpp-{kind}", twin_dir, n_images, tokens, chat=chat)
             print(f"llama.cpp {kind} done: {sides[f'llamacpp-{kind}']['images_per_hour']:.0f} images/h", flush=True)
         sides["recommended"] = run_side("recommended", twin_dir, n_images, tokens)
-        summary |= report_llamacpp(transformers, sides)
+        summary |= report_llamacpp(sides)
         summary["project_path"] = f"llamacpp {RECOMMENDED_GGUF}"
         if "llamacpp-q8_0" in sides:
             ratio = sides["recommended"]["images_per_hour"] / sides["llamacpp-q8_0"]["images_per_hour"]

@@ -4,6 +4,7 @@ plain HTTP and schemathesis."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import shutil
 import socket
@@ -46,23 +47,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` on a real uvicorn server on a free loopback port, in a thread; yields its base URL, then stops it."""
+    port = free_port()
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uvicorn_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, answer_kb_dir, embedder, tiny_qwen) -> Iterator[str]:
     kb_dir = tmp_path_factory.mktemp("api") / "kb"
     shutil.copytree(answer_kb_dir, kb_dir)
     settings = replace(Settings.from_env(kb_dir=kb_dir, vlm="none"), api_keys=(KEY, "second-key"))
     kb = KnowledgeBase.open(replace(settings, answer_max_new_tokens=12), embedder=embedder, create=False)
-    port = free_port()
-    config = uvicorn.Config(create_app(kb, tiny_qwen), host="127.0.0.1", port=port, log_level="warning")
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uvicorn_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=30)
+    with serving(create_app(kb, tiny_qwen)) as url:
+        yield url
     kb.close()
 
 
@@ -272,19 +281,10 @@ def test_a_vlm_server_that_goes_away_mid_run_is_one_line_and_ocr_goes_on(
     tmp_path, images_dir, embedder, ocr_engine, tiny_qwen
 ):
     served = KnowledgeBase.open(Settings.from_env(kb_dir=tmp_path / "served", vlm="none"), embedder=embedder)
-    port = free_port()
-    config = uvicorn.Config(create_app(served, tiny_qwen), host="127.0.0.1", port=port, log_level="warning")
-    vlm_server = uvicorn.Server(config)
-    thread = threading.Thread(target=vlm_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not vlm_server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    settings = Settings.from_env(kb_dir=tmp_path / "kb", vlm=f"openai:{tiny_qwen.model_id}@http://127.0.0.1:{port}/v1")
-    vlm = load_vlm(replace(settings, vlm_concurrency=2))  # the server answers now ...
-    vlm_server.should_exit = True  # ... and is gone before the first caption
-    thread.join(timeout=30)
-    served.close()
+    with serving(create_app(served, tiny_qwen)) as url:
+        settings = Settings.from_env(kb_dir=tmp_path / "kb", vlm=f"openai:{tiny_qwen.model_id}@{url}/v1")
+        vlm = load_vlm(replace(settings, vlm_concurrency=2))  # the server answers now ...
+    served.close()  # ... and is gone before the first caption
     kb = KnowledgeBase.open(settings, embedder=embedder)
     report = run(kb, images_dir, vlm=vlm, ocr=ocr_engine, show_progress=False)
     assert (report.new, report.captioned, report.caption_pending, report.failed) == (5, 0, 5, [])

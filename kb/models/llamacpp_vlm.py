@@ -19,9 +19,9 @@ from kb.models.llama_server import LlamaServer
 from kb.models.openai_vlm import PATCH, OpenAICompatibleVLM
 from kb.models.vlm import CAPTION_PROMPT_VERSION
 
-DEFAULT_QUANT = "Q8_0"  # near-lossless, and measured faster than the transformers bf16 path on a 2-core CPU
+DEFAULT_QUANT = "Q8_0"  # near-lossless; the quant of the recommended CPU path measured in README, Performance
 # One request at a time by default: on a few CPU cores, prefills in parallel slots only contend, and one slot keeps
-# the caption instructions' KV cache from image to image (measured: README, Performance).
+# the caption instructions' KV cache from image to image (README, Performance).
 DEFAULT_CONCURRENCY = 1
 CTX_TOKENS = 4096  # KV cache for one answer (3 images of 196 tokens, their text, 256 new tokens) ...
 CTX_PER_REQUEST = 1024  # ... plus one caption (196 visual tokens, prompt, 96 new tokens) per request in flight
