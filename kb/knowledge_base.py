@@ -38,6 +38,8 @@ SAVE_EVERY_SECONDS = 300.0
 LANGUAGE_SAMPLE = 200
 REEMBED_BATCH = 64  # images embedded and committed together by `reembed`
 INDEX_SEQUENCE_KEY = "index_vector_seq"  # meta: the store's vector sequence number the saved index file holds
+WRITER_LOCK_POLL_SECONDS = 0.1  # how often a writer told to wait (`writer_lock(wait=...)`) tries the lock again
+ROOT_REFRESH_SECONDS = 30.0  # how long the collection's common folder is trusted before it is worked out again
 
 
 class KnowledgeBase:
@@ -57,6 +59,7 @@ class KnowledgeBase:
         self._last_save = time.monotonic()
         self._index_lock = threading.RLock()
         self._embedder_lock = threading.Lock()
+        self._root: tuple[float, Path | None] = (0.0, None)  # (when worked out, the collection's common folder)
         if embedder is not None:
             self._check_embedder(embedder)
 
@@ -274,6 +277,18 @@ class KnowledgeBase:
             "kb_dir": str(self.settings.kb_dir),
         }
 
+    def display_path(self, path: str) -> str:
+        """A recorded file's path relative to the collection's common folder ("charts/rain.png"), for pages and API
+        answers that must not show the server's absolute paths; the file's name when it lies outside."""
+        when, root = self._root
+        if root is None or not Path(path).is_relative_to(root) or time.monotonic() - when > ROOT_REFRESH_SECONDS:
+            parents = {str(Path(location_path).parent) for location_path, _ in self.store.all_locations()}
+            root = Path(os.path.commonpath(sorted(parents))) if parents else None
+            self._root = (time.monotonic(), root)
+        if root is not None and Path(path).is_relative_to(root):
+            return Path(path).relative_to(root).as_posix()
+        return Path(path).name
+
     def language_note(self) -> str | None:
         """One line when the collection's text is mostly in a script the embedder cannot represent (all-MiniLM-L6-v2
         on Chinese: most characters are its unknown token), naming the multilingual embedder and how to switch."""
@@ -317,23 +332,30 @@ class KnowledgeBase:
         return problems
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """Exclusive right to write this KB; a second writer gets KBLockedError at once, never interleaves.
+    def writer_lock(self, wait: float = 0.0) -> Iterator[None]:
+        """Exclusive right to write this KB; a second writer gets KBLockedError (at once, or when the lock is still
+        held after `wait` seconds), never interleaves.
 
         Entering brings the in-memory index up to date with the store; leaving saves it if it has unsaved changes.
         """
         lock_path = self.settings.kb_dir / "write.lock"
         handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+        deadline = time.monotonic() + wait
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise KBLockedError(
-                    f"another ingest is already writing to {self.settings.kb_dir} (pid {holder}); "
-                    "wait for it to finish, then run again"
-                ) from None
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() < deadline:
+                        time.sleep(WRITER_LOCK_POLL_SECONDS)
+                        continue
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise KBLockedError(
+                        f"another ingest is already writing to {self.settings.kb_dir} (pid {holder}); "
+                        "wait for it to finish, then run again"
+                    ) from None
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))

@@ -11,6 +11,7 @@ from typing import Literal
 
 from PIL import Image
 
+from kb.answer.conversation import resolve
 from kb.answer.prompts import SourceText, answer_messages
 from kb.config import DEFAULT_VLM, Settings
 from kb.errors import ImageError, ModelUnavailableError
@@ -19,14 +20,12 @@ from kb.media.ocr import OcrLine
 from kb.media.pages import open_location
 from kb.models.registry import load_vlm
 from kb.models.vlm import VisionLanguageModel
-from kb.retrieval.relevance import is_relevant
 from kb.retrieval.search import Hit
 from kb.retrieval.text import lines_holding
 
 log = logging.getLogger(__name__)
 
-HISTORY_QUESTIONS = 2  # earlier questions joined to the retrieval query, so follow-ups keep their topic
-HISTORY_TURNS = 2  # earlier (question, answer) turns shown to the VLM
+HISTORY_TURNS = 2  # earlier (question, answer) turns shown to the VLM, for a follow-up only
 ENABLE_HINT = (
     f"to enable it, download {DEFAULT_VLM} once (`hf download {DEFAULT_VLM}`) "
     "or pass --vlm PATH to a local copy (or set KB_VLM)"
@@ -47,12 +46,23 @@ class Source:
     lines: list[OcrLine]
     page: int | None = None  # the page of a PDF, None for an image file
     cited_lines: list[OcrLine] = field(default_factory=list)
+    display_path: str = ""  # the path relative to the collection's folder, shown instead of the server's path
 
     @property
     def file_name(self) -> str:
         """The file's name, with the page for a PDF page: "worksheet.pdf, page 3"."""
         name = Path(self.path).name
         return name if self.page is None else f"{name}, page {self.page}"
+
+
+@dataclass
+class Retrieved:
+    """What retrieval found, yielded before any generated text: the readable extract and the sources with their
+    lines boxed, so a page can show them at once while the model is still working on its answer."""
+
+    extract: str
+    mode: Mode  # the mode the finished Answer will have
+    sources: list[Source]
 
 
 @dataclass
@@ -70,7 +80,7 @@ class Answer:
             "sources": [
                 {
                     "n": source.n,
-                    "path": source.path,
+                    "path": source.display_path or Path(source.path).name,
                     "page": source.page,
                     "image_id": source.image_id,
                     "caption": source.caption,
@@ -89,12 +99,6 @@ def load_answer_model(settings: Settings) -> tuple[VisionLanguageModel | None, s
         return load_vlm(settings), None
     except ModelUnavailableError as error:
         return None, f"Answer model unavailable ({error}); showing retrieval results only."
-
-
-def retrieval_query(question: str, history: Sequence[tuple[str, str]]) -> str:
-    """The question with the last few questions before it, so that "and in summer?" keeps its subject."""
-    earlier = [past_question for past_question, _ in history][-HISTORY_QUESTIONS:]
-    return " ".join([*earlier, question]).strip()
 
 
 def cited_numbers(text: str) -> list[int]:
@@ -121,38 +125,61 @@ class Answerer:
         vlm: VisionLanguageModel | None,
         top_k: int | None = None,
         unavailable_note: str | None = None,
+        max_new_tokens: int | None = None,
     ) -> None:
         self.kb = kb
         self.vlm = vlm
         self.top_k = top_k or kb.settings.top_k
+        self.max_new_tokens = max_new_tokens or kb.settings.answer_max_new_tokens
         self.unavailable_note = unavailable_note or f"Answer model unavailable: {ENABLE_HINT}."
 
     def answer(
-        self, question: str, history: Sequence[tuple[str, str]] = (), attached: Sequence[Image.Image] = ()
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        attached: Sequence[Image.Image] = (),
+        attached_text: str = "",
     ) -> Answer:
         """The whole answer at once (drains `stream`)."""
-        for item in self.stream(question, history, attached):
+        for item in self.stream(question, history, attached, attached_text):
             if isinstance(item, Answer):
                 return item
         raise AssertionError("stream() ended without an Answer")
 
     def stream(
-        self, question: str, history: Sequence[tuple[str, str]] = (), attached: Sequence[Image.Image] = ()
-    ) -> Iterator[str | Answer]:
-        """Yield the answer's text in pieces as they are generated, then the finished Answer.
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        attached: Sequence[Image.Image] = (),
+        attached_text: str = "",
+    ) -> Iterator[Retrieved | str | Answer]:
+        """Yield what retrieval found (`Retrieved`), then the answer's text in pieces as they are generated, then
+        the finished Answer.
 
-        `attached` images (sent with the question) go to the VLM first, with the relevant sources beside them.
+        `attached` images (sent with the question) go to the VLM first, with the relevant sources beside them;
+        `attached_text` (their OCR text and description) helps find related images.
         """
-        hits = self.kb.search(retrieval_query(question, history), k=self.top_k)
-        sources = [_source(number, hit) for number, hit in enumerate(hits, start=1)]
-        relevant = is_relevant(hits, self.kb.embedder_name)
+        query = f"{question}\n{attached_text}".strip()
+        earlier = [past_question for past_question, _ in history]
+        found = resolve(self.kb.search, query, earlier, self.top_k, self.kb.embedder_name)
+        hits, relevant = found.hits, found.relevant
+        history = history[-HISTORY_TURNS:] if found.leaned_on else []  # a question on its own gets no old topics
+        sources = [_source(number, hit, self.kb.display_path(hit.path)) for number, hit in enumerate(hits, start=1)]
+        for source in sources:
+            source.cited_lines = lines_holding(source.lines, question)
         if attached and self.vlm is not None:
-            yield from self._generate(question, history, sources if relevant else [], attached)
+            shown = sources if relevant else []
+            yield Retrieved(_retrieval_only_text(shown, ""), "vlm", shown)
+            yield from self._generate(question, history, shown, attached)
         elif not relevant:
-            yield _finish(_not_found_text(sources), "not-found", sources, question)
+            yield Retrieved(_not_found_text(sources), "not-found", sources)
+            yield Answer(_not_found_text(sources), "not-found", sources)
         elif self.vlm is None:
-            yield _finish(_retrieval_only_text(sources, self.unavailable_note), "retrieval-only", sources, question)
+            text = _retrieval_only_text(sources, self.unavailable_note)
+            yield Retrieved(text, "retrieval-only", sources)
+            yield Answer(text, "retrieval-only", sources)
         else:
+            yield Retrieved(_retrieval_only_text(sources, ""), "vlm", sources)
             yield from self._generate(question, history, sources)
 
     def _generate(
@@ -164,10 +191,10 @@ class Answerer:
     ) -> Iterator[str | Answer]:
         shown, images = self._load_images(sources)
         messages = answer_messages(
-            question, [_source_text(source) for source in shown], history[-HISTORY_TURNS:], attached=len(attached)
+            question, [_source_text(source) for source in shown], history, attached=len(attached)
         )
         pieces: list[str] = []
-        for piece in self.vlm.stream(messages, [*attached, *images], self.kb.settings.answer_max_new_tokens):
+        for piece in self.vlm.stream(messages, [*attached, *images], self.max_new_tokens):
             pieces.append(piece)
             yield piece
         text = "".join(pieces).strip()
@@ -199,9 +226,10 @@ class Answerer:
         return shown, images
 
 
-def _source(number: int, hit: Hit) -> Source:
+def _source(number: int, hit: Hit, display_path: str) -> Source:
     lines = list(hit.image.lines)
     return Source(
+        display_path=display_path,
         n=number,
         image_id=hit.image_id,
         path=hit.path,
@@ -219,12 +247,6 @@ def _source_text(source: Source) -> SourceText:
         caption=source.caption,
         ocr_lines=[line.text for line in source.lines],
     )
-
-
-def _finish(text: str, mode: Mode, sources: list[Source], question: str) -> Answer:
-    for source in sources:
-        source.cited_lines = lines_holding(source.lines, question)
-    return Answer(text=text, mode=mode, sources=sources)
 
 
 def _describe(source: Source) -> str:

@@ -20,6 +20,7 @@ from kb.errors import KBError
 from kb.eval.answers import evaluate_answers, format_answer_table, load_answer_questions
 from kb.eval.captions import compare, load_references, match_images
 from kb.eval.captions import format_table as format_captions_table
+from kb.eval.conversations import evaluate_conversations, format_conversation_table, load_conversations
 from kb.eval.retrieval import evaluate, format_table, load_questions
 from kb.ingest.pipeline import run as ingest
 from kb.knowledge_base import KnowledgeBase
@@ -99,6 +100,23 @@ def run_answers(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_conversations(args: argparse.Namespace) -> int:
+    images_folder(args.images)
+    conversations = load_conversations(args.conversations)
+    settings = Settings.from_env(kb_dir=args.kb or default_kb_dir(args.images), vlm=args.vlm)
+    vlm, note = load_answer_model(settings) if settings.vlm_enabled else (None, None)
+    if note and not args.json:
+        print(note, file=sys.stderr)
+    with ingested_kb(args.images, settings, quiet=args.json, vlm=vlm, load_vlm=False) as kb:
+        answerer = Answerer(kb, vlm, unavailable_note=note)
+        report = evaluate_conversations(conversations, answerer.answer)
+    report = {"mode": "vlm" if vlm else "retrieval-only", **report, "kb": str(settings.kb_dir)}
+    if not args.json:
+        print(format_conversation_table(report))
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
 def run_captions(args: argparse.Namespace) -> int:
     references = load_references(args.refs)
     images, not_found = match_images(args.images, references)
@@ -164,6 +182,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     answers.add_argument("--json", action="store_true", help="print only the JSON report")
     answers.set_defaults(run=run_answers)
+
+    conversations = commands.add_parser(
+        "conversations",
+        help="multi-turn: Recall@1 of follow-ups, topic switches and off-topic turns, abstention and topic leaks",
+        description="Ingest (or update) a KB from --images, ask each conversation turn by turn with the answers so far "
+        "as its history, report per kind of turn (start, follow-up, switch, off-topic) overall and per split.",
+    )
+    conversations.add_argument("--images", type=Path, required=True, help="folder of images the answers name")
+    conversations.add_argument(
+        "--conversations",
+        type=Path,
+        required=True,
+        help='JSON lines: {"id", "split": "dev" or "held-out", "turns": [{"q", "a": name, [names] or null, '
+        '"kind": "start", "follow-up", "switch" or "off-topic"}, ...]}',
+    )
+    conversations.add_argument(
+        "--kb", type=Path, help="knowledge base folder (default: <tmp>/kb-eval-<hash of --images>, reused across runs)"
+    )
+    conversations.add_argument("--vlm", default="none", help="answer model (default: none, retrieval-only answers)")
+    conversations.add_argument("--json", action="store_true", help="print only the JSON report")
+    conversations.set_defaults(run=run_conversations)
 
     captions = commands.add_parser(
         "captions",
