@@ -1,4 +1,5 @@
-"""python -m kb ingest | search | ask | serve | stats | reindex | reembed | check: the command-line contract."""
+"""python -m kb ingest | caption | search | ask | serve | stats | reindex | reembed | check: the command-line
+contract."""
 
 from __future__ import annotations
 
@@ -39,6 +40,34 @@ def cmd_ingest(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_caption(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kb.ingest.captioner import caption_all
+    from kb.models.registry import load_vlm
+
+    if not kb.settings.vlm_enabled:
+        raise SettingsError("kb caption needs a captioning model: --vlm SPEC or KB_VLM (not none)")
+    vlm = load_vlm(kb.settings)
+    bars: list[tqdm] = []
+
+    def show(done: int, total: int) -> None:
+        if not bars:  # the total is known once the pending images are counted
+            bars.append(tqdm(total=total, unit="img", desc="caption", disable=args.quiet))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        report = caption_all(kb, vlm, recaption=args.recaption, on_progress=show)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the captions made so far are kept; run again to finish", file=sys.stderr)
+        return 130
+    finally:
+        for bar in bars:
+            bar.close()
+    print(report.summary())
+    return 0
+
+
 def cmd_serve(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     host = args.host
     if not kb.settings.api_keys and not is_loopback(host):
@@ -48,6 +77,7 @@ def cmd_serve(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from kb.server.access_log import AccessLog
         from kb.server.app import create_app
     except ImportError as error:
         raise KBError(f"the API needs its extra: pip install 'image-kb[api]' ({error.name} is missing)") from error
@@ -55,7 +85,11 @@ def cmd_serve(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     print(f"serving {kb.settings.kb_dir} on http://{host}:{args.port} (docs at /docs)", file=sys.stderr)
-    uvicorn.run(create_app(kb, vlm, note), host=host, port=args.port, log_level="warning")
+    app = create_app(kb, vlm, note, background_captions=True)
+    if not args.quiet:
+        logging.getLogger("kb.access").setLevel(logging.INFO)
+        app = AccessLog(app)
+    uvicorn.run(app, host=host, port=args.port, log_level="warning", access_log=False)
     return 0
 
 
@@ -98,7 +132,7 @@ def cmd_ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         for item in answerer.stream(question):
             if isinstance(item, Answer):
                 print_sources(item)
-            else:
+            elif isinstance(item, str):
                 print(item, end="", flush=True)
     return 0
 
@@ -169,6 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_ingest_parser(commands.add_parser("ingest", help="add a folder of images to the knowledge base"))
 
+    caption = commands.add_parser(
+        "caption",
+        help="fill the knowledge base's pending captions now (resumable)",
+        description="Describe every image that has no caption yet with the captioning model, a batch at a time, each "
+        "batch committed on its own: interrupted, run it again to go on where it stopped. `kb serve` and the chat do "
+        "the same in the background while their model is idle.",
+    )
+    caption.add_argument("--kb", type=Path, help="knowledge base folder (default: $KB_HOME or ./data/kb)")
+    caption.add_argument("--vlm", help="captioning model: Hugging Face id or local path (default: $KB_VLM or Qwen3-VL)")
+    caption.add_argument(
+        "--recaption", action="store_true", help="also redo captions made with another model or settings"
+    )
+    caption.add_argument("--quiet", action="store_true", help="no progress bar")
+    caption.set_defaults(handler=cmd_caption)
+
     search = commands.add_parser("search", parents=[common], help="find the images that match each query")
     search.add_argument("--k", type=positive_int, default=5, help="images per query (default 5)")
     search.add_argument("query", nargs="+")
@@ -207,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
     )
     serve.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--quiet", action="store_true", help="no access log (default: one line per request on stderr, no headers)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     check = commands.add_parser("check", parents=[common], help="verify that store, index and files agree")

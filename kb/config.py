@@ -69,6 +69,7 @@ class Settings:
     vlm_batch: int | None = None  # KB_VLM_BATCH: images per transformers generate call; unset: 4 on CPU, 32 on GPU
     api_keys: tuple[str, ...] = ()  # KB_API_KEY: comma-separated keys; set, every API route but /healthz needs one
     cors_origins: tuple[str, ...] = ()  # KB_API_CORS_ORIGINS: comma-separated origins allowed by CORS; none = off
+    url_secret: str | None = None  # KB_URL_SECRET: signs the API's links to source files; unset: from the API keys
 
     @property
     def db_path(self) -> Path:
@@ -106,6 +107,7 @@ class Settings:
             vlm_batch=env_int("KB_VLM_BATCH", 0) or None,
             api_keys=env_list("KB_API_KEY"),
             cors_origins=env_list("KB_API_CORS_ORIGINS"),
+            url_secret=os.environ.get("KB_URL_SECRET", "").strip() or None,
         )
         if kb_dir is not None:
             settings = replace(settings, kb_dir=Path(kb_dir))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kb.ingest.pipeline import run
+from kb.ingest.pipeline import ingest_files, run
 from kb.knowledge_base import KnowledgeBase
 from kb.models.transformers_vlm import TransformersVLM
 from tests.conftest import draw_diagram
@@ -223,3 +223,25 @@ def test_the_vlm_runs_where_torch_has_a_device(tiny_vlm_dir):
     on_cpu = TransformersVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=4, device="cpu")
     assert on_cpu.dtype_name in ("bfloat16", "float32") and on_cpu.model.device.type == "cpu"
     assert len(on_cpu.describe([Image.new("RGB", (200, 100), "white")])) == 1
+
+
+def test_given_files_are_ingested_alone(kb, images_dir, ocr_engine, tiny_vlm_dir, tmp_path):
+    ingest(kb, images_dir, ocr_engine)
+    assert kb.stats()["caption_pending"] == 5
+    folder = tmp_path / "uploads"
+    sent = draw_diagram(folder / "volcano.png", ["Parts of a volcano", "Crater", "Magma chamber"])
+    draw_diagram(folder / "not sent.png", ["Phases of the moon"])
+    copy = folder / "boiling copy.png"
+    shutil.copy(images_dir / "boiling.png", copy)
+    vlm = BatchRecordingVLM(str(tiny_vlm_dir), max_pixels=128 * 128, caption_max_new_tokens=8, batch_size=4)
+    report = ingest_files(kb, [sent, copy, folder / "gone.png"], vlm=vlm, ocr=ocr_engine)
+    assert (report.new, report.duplicates, report.removed, report.captioned) == (1, 1, 0, 1)
+    assert report.caption_pending == 1, "the copy's content was stored before, still without a caption"
+    assert [Path(path).name for path, _ in report.failed] == ["gone.png"]
+    assert vlm.batches == [1], "only the new file is captioned; the KB's pending captions wait for the worker"
+    assert kb.stats()["caption_pending"] == 5 and kb.stats()["images"] == 6
+    assert all(Path(path).name != "not sent.png" for path, _ in kb.store.all_locations())
+    assert Path(top_path(kb, "volcano magma chamber")).name == "volcano.png"
+    assert ingest_files(kb, [sent], vlm=vlm, ocr=OcrMustNotRun()).unchanged == 1
+    assert ingest(kb, images_dir, ocr_engine).removed == 0, "files ingested alone live outside the folder"
+    assert kb.check() == []

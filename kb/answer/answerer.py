@@ -12,6 +12,7 @@ from typing import Literal
 from PIL import Image
 
 from kb.answer.conversation import resolve
+from kb.answer.extract import ExtractLine, boxed_lines, extract, readable
 from kb.answer.prompts import SourceText, answer_messages
 from kb.config import DEFAULT_VLM, Settings
 from kb.errors import ImageError, ModelUnavailableError
@@ -21,7 +22,6 @@ from kb.media.pages import open_location
 from kb.models.registry import load_vlm
 from kb.models.vlm import VisionLanguageModel
 from kb.retrieval.search import Hit
-from kb.retrieval.text import lines_holding
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class Source:
     page: int | None = None  # the page of a PDF, None for an image file
     cited_lines: list[OcrLine] = field(default_factory=list)
     display_path: str = ""  # the path relative to the collection's folder, shown instead of the server's path
+    extract: list[ExtractLine] = field(default_factory=list)  # the lines holding the question's terms, with values
 
     @property
     def file_name(self) -> str:
@@ -112,8 +113,8 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def supporting_lines(lines: Sequence[OcrLine], answer_text: str, question: str) -> list[OcrLine]:
-    """Lines holding terms of the answer; when none do, the lines holding terms of the question (the ranking rule)."""
-    return lines_holding(lines, answer_text) or lines_holding(lines, question)
+    """Lines holding terms of the answer, with the values beside them; when none do, those of the question."""
+    return boxed_lines(extract(lines, answer_text)) or boxed_lines(extract(lines, question))
 
 
 class Answerer:
@@ -166,20 +167,21 @@ class Answerer:
         history = history[-HISTORY_TURNS:] if found.leaned_on else []  # a question on its own gets no old topics
         sources = [_source(number, hit, self.kb.display_path(hit.path)) for number, hit in enumerate(hits, start=1)]
         for source in sources:
-            source.cited_lines = lines_holding(source.lines, question)
+            source.extract = extract(source.lines, question)
+            source.cited_lines = boxed_lines(source.extract)
         if attached and self.vlm is not None:
             shown = sources if relevant else []
-            yield Retrieved(_retrieval_only_text(shown, ""), "vlm", shown)
+            yield Retrieved(_retrieval_only_text(shown), "vlm", shown)
             yield from self._generate(question, history, shown, attached)
         elif not relevant:
             yield Retrieved(_not_found_text(sources), "not-found", sources)
             yield Answer(_not_found_text(sources), "not-found", sources)
         elif self.vlm is None:
-            text = _retrieval_only_text(sources, self.unavailable_note)
+            text = _retrieval_only_text(sources)
             yield Retrieved(text, "retrieval-only", sources)
             yield Answer(text, "retrieval-only", sources)
         else:
-            yield Retrieved(_retrieval_only_text(sources, ""), "vlm", sources)
+            yield Retrieved(_retrieval_only_text(sources), "vlm", sources)
             yield from self._generate(question, history, sources)
 
     def _generate(
@@ -250,9 +252,10 @@ def _source_text(source: Source) -> SourceText:
 
 
 def _describe(source: Source) -> str:
-    text = "; ".join(line.text for line in source.lines) or "(no text found)"
-    caption = f" - {source.caption}" if source.caption else ""
-    return f"[{source.n}] {source.file_name}{caption}: {text}"
+    """The source's heading (its description, or else its first line of text) and its extract, one line each."""
+    title = source.caption or (readable(source.lines[0].text) if source.lines else "(no text found)")
+    quoted = [f"    {item.text}" for item in source.extract if item.text != title]
+    return "\n".join([f"[{source.n}] {source.file_name}: {title}", *quoted])
 
 
 def _not_found_text(sources: list[Source]) -> str:
@@ -263,6 +266,11 @@ def _not_found_text(sources: list[Source]) -> str:
     )
 
 
-def _retrieval_only_text(sources: list[Source], note: str) -> str:
-    listing = "\n".join(_describe(source) for source in sources)
-    return f"The best-matching images and their text:\n{listing}\n{note}"
+def _retrieval_only_text(sources: list[Source]) -> str:
+    """The sources that quote the question's terms first, each with its extract; the others by name only."""
+    quoting = [source for source in sources if source.extract]
+    listing = "\n".join(_describe(source) for source in quoting)
+    others = ", ".join(f"[{source.n}] {source.file_name}" for source in sources if not source.extract)
+    if not quoting:
+        return f"No line of the best-matching images holds the question's words. Images: {others}"
+    return f"From the best-matching images:\n{listing}" + (f"\nAlso matching: {others}" if others else "")

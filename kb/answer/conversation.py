@@ -77,11 +77,13 @@ def resolve(search: Search, question: str, earlier: Sequence[str], k: int, embed
 
 
 def _holds_question(hits: Sequence[Hit], question: str) -> bool:
-    """Whether the best image found with the subject holds one of the question's own terms."""
+    """Whether the best image found with the subject holds one of the question's own terms (not a number alone:
+    every chart holds some years)."""
     if not hits:
         return False
+    words = [term for term in query_terms(question) if not term.replace(" ", "").replace(".", "").isdigit()]
     text = f"{hits[0].image.caption or ''}\n{hits[0].image.ocr_text}"
-    return any(holds(line, term) for term in query_terms(question) for line in text.splitlines())
+    return any(holds(line, term) for term in words for line in text.splitlines())
 
 
 def _merged(searches: Sequence[Sequence[Hit]], k: int) -> list[Hit]:

@@ -1,9 +1,10 @@
-"""Bring a knowledge base up to date with a folder: new, changed, moved, deleted and caption-pending images."""
+"""Bring a knowledge base up to date with a folder (new, changed, moved, deleted and caption-pending images), or
+ingest given files (an upload) and nothing else."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,15 +12,16 @@ from PIL import Image
 from tqdm import tqdm
 
 from kb.errors import ImageError, ModelUnavailableError
-from kb.ingest.scan import Candidate, scan
+from kb.ingest.captioner import Captioner
+from kb.ingest.scan import Candidate, file_candidate, scan
 from kb.knowledge_base import KnowledgeBase
 from kb.media.images import file_sha256, load_image
 from kb.media.ocr import OcrEngine, OcrLine
-from kb.media.pages import document_pages, is_document_name, open_location
+from kb.media.pages import document_pages, is_document_name
 from kb.models import registry
 from kb.models.vlm import VisionLanguageModel
 from kb.retrieval.text import document_text
-from kb.storage.records import ImageRecord, Location, NewImage, PathRecord
+from kb.storage.records import FailureRecord, Location, NewImage, PathRecord
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,9 @@ Progress = Callable[[int, int], None]  # (images done, images to do) for a UI's 
 
 @dataclass
 class IngestReport:
-    """What one run did; `failed` holds (path, reason) for every file that could not be used."""
+    """What one run did; `failed` holds (path, reason) for every file that could not be used; `caption_pending`
+    counts the images left without a caption: in the whole KB after a folder run, among the given files after
+    `run_files`."""
 
     new: int = 0
     unchanged: int = 0
@@ -114,16 +118,46 @@ class Pipeline:
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, root: Path) -> IngestReport:
+        """The folder and the KB agree afterwards: files gone from it are removed, and every pending caption is
+        filled (with `recaption`, also captions made with another model or settings)."""
         root = root.resolve()
         known = self.kb.store.all_locations()
-        file_stats = {record.path: (record.size, record.mtime_ns) for record in known.values()}
         known_failures = self.kb.store.all_failures()
-        seen: set[str] = set()
+        candidates = list(scan(root, skip=self.settings.kb_dir))
+        seen = {candidate.path for candidate in candidates}
+        missing = {location for location in known if _under(location[0], root) and location[0] not in seen}
+        self._ingest(candidates, known, known_failures, missing)
+        self.kb.store.clear_failures(path for path in known_failures if _under(path, root) and path not in seen)
+        self._fill_captions()
+        self.report.caption_pending = self.kb.store.counts()["caption_pending"]
+        return self.report
+
+    def run_files(self, paths: Sequence[Path]) -> IngestReport:
+        """Ingest these files and nothing else: no other file is read, removed or captioned (pending captions
+        elsewhere in the KB are the caption worker's). `report.captioned` and `caption_pending` count these files'
+        images only."""
+        known = self.kb.store.all_locations()
+        candidates = list({candidate.path: candidate for candidate in map(file_candidate, paths)}.values())
+        self._ingest(candidates, known, self.kb.store.all_failures(), set())
+        given = {candidate.path for candidate in candidates}
+        ids = {record.image_id for record in self.kb.store.all_locations().values() if record.path in given}
+        self.report.caption_pending = sum(row.caption is None for row in self.kb.store.images(ids).values())
+        return self.report
+
+    def _ingest(
+        self,
+        candidates: list[Candidate],
+        known: dict[Location, PathRecord],
+        known_failures: dict[str, FailureRecord],
+        missing: set[Location],
+    ) -> None:
+        """Store what `candidates` hold that the KB lacks, then remove `missing` locations (those whose content did
+        not reappear elsewhere count as removed)."""
+        file_stats = {record.path: (record.size, record.mtime_ns) for record in known.values()}
         to_process: list[tuple[Candidate, str]] = []
         pending_links: list[tuple[Candidate, int]] = []
         documents: list[Candidate] = []
-        for candidate in scan(root, skip=self.settings.kb_dir):
-            seen.add(candidate.path)
+        for candidate in candidates:
             if candidate.problem:
                 self._fail(candidate, candidate.problem)
                 continue
@@ -148,7 +182,6 @@ class Pipeline:
             else:
                 pending_links.append((candidate, image_id))
 
-        missing = {location for location in known if _under(location[0], root) and location[0] not in seen}
         moved_from: set[Location] = set()
         for candidate, image_id in pending_links:
             self._link_known(candidate, None, image_id, known, missing, moved_from)
@@ -156,10 +189,6 @@ class Pipeline:
         for candidate in documents:
             missing |= self._process_document(candidate, known, missing, moved_from)
         self._remove(missing, moved_from)
-        self.kb.store.clear_failures(path for path in known_failures if _under(path, root) and path not in seen)
-        self._fill_captions()
-        self.report.caption_pending = self.kb.store.counts()["caption_pending"]
-        return self.report
 
     def _link_known(
         self,
@@ -313,30 +342,14 @@ class Pipeline:
         needing = self.kb.store.images_needing_caption(model_id, settings_tag, self.recaption)
         if not needing or self.vlm is None:
             return
+        captioner = Captioner(self.kb, self.vlm, self.recaption)
         batch_size = max(1, self.vlm.batch_size)
         with tqdm(total=len(needing), unit="img", desc="caption", disable=not self.show_progress) as progress:
             for start in range(0, len(needing), batch_size):
                 chunk = needing[start : start + batch_size]
-                opened = [(row, self._open_stored(row)) for row in chunk]
-                readable = [(row, image) for row, image in opened if image is not None]
-                captions = self._describe([image for _, image in readable])
-                for (row, _), caption in zip(readable, captions, strict=True):
-                    if caption is None:
-                        continue
-                    vector = self.kb.embedder.encode([document_text(caption, row.lines)])[0]
-                    self.kb.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
-                    self.report.captioned += 1
+                batch = captioner.prepare([row.id for row in chunk])
+                self.report.captioned += captioner.write(batch, self._describe(batch.images))
                 progress.update(len(chunk))
-
-    def _open_stored(self, row: ImageRecord) -> Image.Image | None:
-        for path, page in zip(row.paths, row.pages, strict=True):
-            try:
-                return open_location(
-                    Path(path), page, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_file_bytes
-                )
-            except ImageError:
-                continue
-        return None
 
     def _fail(self, candidate: Candidate, reason: str) -> None:
         self.report.failed.append((candidate.path, reason))
@@ -374,3 +387,20 @@ def run(
             on_progress=on_progress,
         )
         return pipeline.run(images_dir)
+
+
+def ingest_files(
+    kb: KnowledgeBase,
+    paths: Sequence[Path],
+    *,
+    vlm: VisionLanguageModel | None = None,
+    ocr: OcrEngine | None = None,
+    on_progress: Progress | None = None,
+    lock_wait: float = 0.0,
+) -> IngestReport:
+    """Ingest exactly these files (an upload) under the KB's writer lock, waiting up to `lock_wait` s for another
+    writer; nothing else in the KB is read, removed or captioned. Captions are made only with `vlm` (never loaded
+    here): without it the files' images stay caption-pending for the caption worker."""
+    with kb.writer_lock(wait=lock_wait):
+        pipeline = Pipeline(kb, vlm=vlm, load_vlm=False, ocr=ocr, show_progress=False, on_progress=on_progress)
+        return pipeline.run_files(paths)

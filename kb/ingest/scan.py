@@ -45,6 +45,15 @@ def scan(root: Path, skip: Path | None = None) -> Iterator[Candidate]:
                 yield _candidate(path, root)
 
 
+def file_candidate(path: Path) -> Candidate:
+    """One given file (not found by a walk), named by its absolute path: its size and mtime, or why it cannot be
+    used (a symlink is followed only within its own folder)."""
+    folder = path.absolute().parent.resolve()
+    if not (is_image_name(path) or is_document_name(path)):
+        return Candidate(str(folder / path.name), 0, 0, "not an image, PDF or SVG file name")
+    return _candidate(folder / path.name, folder)
+
+
 def _candidate(path: Path, root: Path) -> Candidate:
     if path.is_symlink() and not _inside(path.resolve(), root):
         return Candidate(str(path), 0, 0, "symlink points outside the collection; not followed")

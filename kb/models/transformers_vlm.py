@@ -14,6 +14,51 @@ from kb.errors import ModelUnavailableError, SettingsError
 from kb.models.hub import from_pretrained
 from kb.models.vlm import CAPTION_CHAT, CAPTION_PROMPT_VERSION, Message, fill_images
 
+# `apply_chat_template(sanitize_control_tokens=True)` first shipped in transformers 5.23.0. Older releases log that the
+# argument is not valid and ignore it, and with it the `processor_kwargs` that pad a batch (5.17: "expected sequence of
+# length 551 at dim 1 (got 541)" on two images of different sizes).
+SANITIZING_TRANSFORMERS = "5.23.0"
+
+
+def require_sanitizing_transformers(installed: str) -> None:
+    """Refuse a transformers release that cannot keep control tokens typed into chat text from acting as such."""
+    from packaging.version import Version
+
+    if Version(installed) < Version(SANITIZING_TRANSFORMERS):
+        raise ModelUnavailableError(
+            f"the transformers backend needs transformers>={SANITIZING_TRANSFORMERS} (it keeps text in images and "
+            f"questions from posing as chat control tokens) but {installed} is installed: "
+            f"pip install 'transformers>={SANITIZING_TRANSFORMERS}'"
+        )
+
+
+def chat_inputs(processor: Any, conversations: list[list[Message]]) -> Any:
+    """A batch of chats as left-padded token ids and pixels, control tokens in the chats' text encoded as plain text."""
+    return processor.apply_chat_template(
+        conversations,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        sanitize_control_tokens=True,  # text from images or users cannot smuggle in special tokens
+        processor_kwargs={"padding": True, "padding_side": "left"},
+    )
+
+
+def sanitizes_control_tokens(processor: Any) -> bool:
+    """True when the end-of-turn token written in a chat's text comes out as plain text, not as a control token."""
+    tokenizer = processor.tokenizer
+    token = tokenizer.eos_token
+    if not token:
+        return True
+    special = set(tokenizer.all_special_ids)
+
+    def control_tokens(text: str) -> int:
+        ids = chat_inputs(processor, [[{"role": "user", "content": [{"type": "text", "text": text}]}]])["input_ids"]
+        return sum(token_id in special for token_id in ids.flatten().tolist())
+
+    return control_tokens(f"a {token} b") == control_tokens("a b")
+
 
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX)."""
@@ -90,10 +135,12 @@ class TransformersVLM:
     ) -> None:
         try:
             import torch
+            import transformers
             from transformers import AutoModelForImageTextToText, AutoProcessor
             from transformers.utils import logging as transformers_logging
         except ImportError as error:
             raise ModelUnavailableError("the VLM needs torch, torchvision and transformers installed") from error
+        require_sanitizing_transformers(transformers.__version__)
         self.model_id = model_id
         self.max_pixels = max_pixels
         self.caption_max_new_tokens = caption_max_new_tokens
@@ -115,6 +162,11 @@ class TransformersVLM:
                 f"cannot load the VLM {model_id!r}: it is not in the Hugging Face cache and cannot be downloaded "
                 f"here. Download it once with `hf download {model_id}` (or pass --vlm PATH to a local copy)"
             ) from error
+        if not sanitizes_control_tokens(self.processor):
+            raise ModelUnavailableError(
+                f"transformers {transformers.__version__} does not keep control tokens in chat text as plain text "
+                f"with {model_id!r}: the VLM stays off rather than run without that prompt-injection defence"
+            )
         self.model.to(self.device).eval()
 
     def describe(self, images: Sequence[Image.Image]) -> list[str]:
@@ -154,16 +206,7 @@ class TransformersVLM:
 
     def prepare(self, conversations: list[list[Message]]) -> Any:
         """Model inputs (token ids, pixels) on the model's device for a batch of chats whose image parts hold images."""
-        inputs = self.processor.apply_chat_template(
-            conversations,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            sanitize_control_tokens=True,  # text from images or users cannot smuggle in special tokens
-            processor_kwargs={"padding": True, "padding_side": "left"},
-        )
-        return inputs.to(self.device)
+        return chat_inputs(self.processor, conversations).to(self.device)
 
     def _generate(self, conversations: list[list[Message]], max_new_tokens: int) -> list[str]:
         inputs = self.prepare(conversations)

@@ -4,11 +4,10 @@ images and stats; API keys, size limits and a bounded model queue. Build it with
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,39 +15,41 @@ from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from kb.answer.answerer import Answer, Answerer, load_answer_model
+from kb.answer.answerer import Answerer, load_answer_model
 from kb.errors import ImageError, KBError, KBLockedError
-from kb.ingest.pipeline import run as ingest_folder
-from kb.ingest.uploads import MAX_UPLOADS, Upload, save_uploads
+from kb.ingest.captioner import CaptionWorker
+from kb.ingest.uploads import MAX_UPLOADS, Upload, add_uploads
 from kb.knowledge_base import KnowledgeBase
 from kb.media.images import decode_image
 from kb.media.ocr import OcrEngine, OcrLine
 from kb.models.vlm import VisionLanguageModel
-from kb.server.gate import ModelGate, ServerBusy
+from kb.server.chat import ChatCompletions
+from kb.server.docs import add_docs
+from kb.server.gate import GatedModel, ModelGate, ServerBusy
 from kb.server.limits import BodyLimit
 from kb.server.openai_schema import (
     ChatRequest,
     RequestError,
-    chunk,
-    completion,
     error_body,
-    message_images,
-    message_text,
-    vlm_messages,
 )
+from kb.server.pages import DISPLAY_SIDE, MAX_SIDE, MIN_SIDE, PageRenderer
+from kb.server.public import public_model_id, short_model_name, without_paths
+from kb.server.signing import UrlSigner, signed_route
 
 log = logging.getLogger(__name__)
 
-KB_MODEL = "kb"  # the model id that answers from the knowledge base
+SEED_PATH = "/v1/vision/completion"  # the seed's route: errors as {"error": "..."}
 SEED_PROMPT = "describe this image"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_SEARCH_K = 50
 MAX_QUERY_CHARS = 2000
 RETRY_AFTER_SECONDS = 5
 ImageId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]  # an SQLite integer key
+BEARER = HTTPBearer(auto_error=False, description="an API key from KB_API_KEY (needed when it is set)")
 
 
 class Api:
@@ -68,26 +69,61 @@ class Api:
                 self._ocr = OcrEngine(max_side=self.kb.settings.ocr_max_side)
             return self._ocr.read(image)
 
-    def answerer(self) -> Answerer:
-        return Answerer(self.kb, self.vlm, unavailable_note=self.vlm_note)
+    def answerer(self, max_new_tokens: int) -> Answerer:
+        """An Answerer over the KB and model whose generated answers stop at `max_new_tokens`."""
+        return Answerer(self.kb, self.vlm, unavailable_note=self.vlm_note, max_new_tokens=max_new_tokens)
 
 
-def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_note: str | None = None) -> FastAPI:
-    """The API over `kb`; `vlm` None serves retrieval-only answers and OCR (say why in `vlm_note`)."""
+def create_app(
+    kb: KnowledgeBase,
+    vlm: VisionLanguageModel | None = None,
+    vlm_note: str | None = None,
+    *,
+    background_captions: bool = False,
+) -> FastAPI:
+    """The API over `kb`; `vlm` None serves retrieval-only answers and OCR (say why in `vlm_note`). With
+    `background_captions` (`kb serve`), a worker fills the KB's pending captions while the model is idle."""
     settings = kb.settings
     api = Api(kb, vlm, vlm_note)
-    app = FastAPI(title="image-kb", version="0.1.0", description=__doc__)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    captions = CaptionWorker(kb, vlm if background_captions else None, api.gate)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        captions.start()
+        try:
+            yield
+        finally:
+            captions.stop()
+
+    renderer = PageRenderer(max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes)
+    app = FastAPI(
+        title="image-kb", version="0.1.0", description=__doc__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
+    add_docs(app, plain_error_paths=frozenset({SEED_PATH}))
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, error=lambda path, message: error_json(path, 413, message))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_headers=["*"])
     limits = {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_file_bytes}
 
-    def require_key(request: Request) -> None:
+    signer = UrlSigner.for_server(settings.url_secret, settings.api_keys)
+    chat = ChatCompletions(api, signer)
+
+    def require_key(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+    ) -> None:
+        """An API key, or on the file and page routes a signed link from an answer (which a browser opens)."""
         if not settings.api_keys:
             return
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not any(hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys):
-            raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer KEY")
+        given = credentials.credentials.strip() if credentials else ""
+        if any(hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys):
+            return
+        signed = signed_route(request.url.path)
+        if signed and "sig" in request.query_params:
+            problem = signer.problem(signed, request.query_params.get("expires"), request.query_params.get("sig"))
+            if problem:
+                raise HTTPException(403, problem)
+            return
+        raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer KEY")
 
     guarded = [Depends(require_key)]
 
@@ -112,11 +148,16 @@ def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_no
         stats = kb.stats()
         return {
             "status": "ok",
-            "kb": {key: stats[key] for key in ("images", "files", "pages", "caption_pending", "kb_dir")},
-            "model": {"id": vlm.model_id if vlm else None, "loaded": vlm is not None, "note": vlm_note},
+            "kb": {key: stats[key] for key in ("images", "files", "pages", "caption_pending")},
+            "captioning": captions.status(),
+            "model": {
+                "id": public_model_id(vlm) if vlm else None,
+                "loaded": vlm is not None,
+                "note": without_paths(vlm_note) if vlm_note else None,
+            },
         }
 
-    @app.post("/v1/vision/completion", dependencies=guarded)
+    @app.post(SEED_PATH, dependencies=guarded)
     def vision_completion(
         image: Annotated[UploadFile | None, File()] = None, prompt: Annotated[str, Form(max_length=8000)] = SEED_PROMPT
     ) -> JSONResponse:
@@ -139,85 +180,17 @@ def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_no
 
     @app.get("/v1/models", dependencies=guarded)
     def models() -> dict:
-        """`kb` (answers from the knowledge base) and the VLM's own id (the model alone)."""
-        ids = [KB_MODEL] + ([vlm.model_id] if vlm else [])
-        return {"object": "list", "data": [{"id": id_, "object": "model", "owned_by": "image-kb"} for id_ in ids]}
+        """`kb` (answers from the knowledge base) and the VLM's short name (the model alone)."""
+        data = [{"id": id_, "object": "model", "created": 0, "owned_by": "image-kb"} for id_ in chat.model_ids()]
+        return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", dependencies=guarded, response_model=None)
-    def chat_completions(request: ChatRequest) -> JSONResponse | StreamingResponse:
-        """OpenAI Chat Completions: model `kb` answers from the knowledge base with `sources`; the VLM's id talks
-        to the model alone. Images only as data: URLs."""
-        if request.model != KB_MODEL and (vlm is None or request.model != vlm.model_id):
-            known = ", ".join([KB_MODEL] + ([vlm.model_id] if vlm else []))
-            raise HTTPException(404, f"unknown model {request.model!r}; this server has: {known}")
-        max_tokens = request.max_completion_tokens or request.max_tokens or settings.answer_max_new_tokens
-        if request.model == KB_MODEL:
-            pieces = kb_pieces(request)
-        else:
-            if vlm is None:
-                raise HTTPException(503, "no model is loaded")
-            messages, images = vlm_messages(request, **limits)
-            pieces = model_pieces(messages, images, max_tokens)
-        if request.stream:
-            if api.gate.waiting >= api.gate.queue:
-                raise ServerBusy("the model is busy; retry shortly")
-            return StreamingResponse(sse(request.model, pieces), media_type="text/event-stream")
-        text, extra = collect(pieces)
-        return JSONResponse(completion(request.model, text, extra))
-
-    def kb_pieces(request: ChatRequest) -> Iterator[str | Answer]:
-        *earlier, last = request.messages
-        if last.role != "user":
-            raise RequestError("the last message must be the user's question")
-        question = message_text(last).strip()
-        attached = message_images(last, **limits)
-        if not question and not attached:
-            raise RequestError("the last user message has no text")
-        history, asked = [], None
-        for message in earlier:
-            if message.role == "user":
-                asked = message_text(message)
-            elif message.role == "assistant" and asked is not None:
-                history.append((asked, message_text(message)))
-                asked = None
-        return locked(api.answerer().stream(question or "Describe this image.", history, attached))
-
-    def model_pieces(messages, images, max_tokens: int) -> Iterator[str]:
-        return locked(vlm.stream(messages, images, max_tokens))
-
-    def locked(pieces: Iterator) -> Iterator:
-        if vlm is None:  # retrieval-only answers: nothing to wait for
-            yield from pieces
-            return
-        with api.gate.turn():
-            yield from pieces
-
-    def collect(pieces: Iterator[str | Answer]) -> tuple[str, dict]:
-        text: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, Answer):
-                return piece.text, answer_extra(piece)
-            text.append(piece)
-        return "".join(text).strip(), {}
-
-    def sse(model: str, pieces: Iterator[str | Answer]) -> Iterator[str]:
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        yield event(chunk(completion_id, model, {"role": "assistant", "content": ""}, None))
-        extra: dict = {}
-        try:
-            for piece in pieces:
-                if isinstance(piece, Answer):
-                    extra = answer_extra(piece)
-                    if piece.mode != "vlm":  # not generated piece by piece: the whole text now
-                        yield event(chunk(completion_id, model, {"content": piece.text}, None))
-                elif piece:
-                    yield event(chunk(completion_id, model, {"content": piece}, None))
-        except (RequestError, ServerBusy, KBError) as error:
-            yield event(error_body(str(error)))
-        finally:
-            pieces.close()
-        yield event(chunk(completion_id, model, {}, "stop", extra))
-        yield "data: [DONE]\n\n"
+    def chat_completions(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
+        """OpenAI Chat Completions: model `kb` answers from the knowledge base, with `sources` and url_citation
+        annotations (signed links to the files); the VLM's name talks to the model alone. Images only as data: URLs.
+        Honours max_tokens / max_completion_tokens, reports `usage` (and a usage chunk with
+        stream_options.include_usage); front ends' background tasks (titles, tags) are answered at once."""
+        return chat.respond(body, str(request.base_url))
 
     @app.get("/v1/search", dependencies=guarded)
     def search(
@@ -225,25 +198,27 @@ def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_no
         k: Annotated[int, Query(ge=1, le=MAX_SEARCH_K)] = 5,
     ) -> dict:
         """The images that match a query, exactly as `kb search --json` prints them."""
-        return {"query": q, "hits": [hit.to_json() for hit in kb.search(q, k=k)]}
+        hits = [hit.to_json() for hit in kb.search(q, k=k)]
+        return {"query": q, "hits": [{**hit, **shown_paths(hit["path"], hit["paths"])} for hit in hits]}
+
+    def shown_paths(path: str, paths: tuple[str, ...] | list[str]) -> dict:
+        """Paths relative to the collection's folder: the server's absolute paths stay on the server."""
+        return {"path": kb.display_path(path), "paths": [kb.display_path(each) for each in paths]}
 
     @app.post("/v1/images", dependencies=guarded)
     def add_images(files: Annotated[list[UploadFile], File()]) -> dict:
-        """Ingest uploaded images, PDFs and SVGs like the chat's upload box; returns the ingest report."""
+        """Ingest uploaded images, PDFs and SVGs like the chat's upload box: only these files are read, captioned
+        (each caption batch waits its turn at the model like a question) and indexed; a file that fails is deleted
+        and reported here only. Returns the ingest report of these files."""
         uploads = [Upload(file.filename or "upload", file.file.read()) for file in files[: MAX_UPLOADS + 1]]
-        folder = settings.kb_dir / "uploads"
-        saved, refused = save_uploads(uploads, folder)
-        report = None
-        if saved:
-            try:
-                with api.gate.turn():
-                    report = ingest_folder(kb, folder, vlm=vlm, load_vlm=False, show_progress=False)
-            except KBLockedError as error:
-                raise HTTPException(409, str(error)) from error
+        try:
+            result = add_uploads(kb, uploads, vlm=GatedModel(vlm, api.gate) if vlm is not None else None)
+        except KBLockedError as error:
+            raise HTTPException(409, str(error)) from error
         return {
-            "saved": [path.name for path in saved],
-            "refused": refused,
-            "report": None if report is None else report_json(report),
+            "saved": [path.name for path in result.saved],
+            "refused": result.refused,
+            "report": None if result.report is None else report_json(result.report),
         }
 
     @app.get("/v1/images/{image_id}", dependencies=guarded)
@@ -254,12 +229,12 @@ def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_no
             raise HTTPException(404, f"no image {image_id} in the knowledge base")
         return {
             "image_id": record.id,
-            "paths": list(record.paths),
+            "paths": shown_paths(record.path, record.paths)["paths"],
             "pages": list(record.pages),
             "width": record.width,
             "height": record.height,
             "caption": record.caption,
-            "caption_model": record.caption_model,
+            "caption_model": short_model_name(record.caption_model) if record.caption_model else None,
             "lines": [line_json(line) for line in record.lines],
         }
 
@@ -272,10 +247,36 @@ def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_no
                 return FileResponse(path, filename=Path(path).name)
         raise HTTPException(404, f"no file for image {image_id} in the knowledge base")
 
+    @app.get(
+        "/v1/images/{image_id}/page",
+        dependencies=guarded,
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "the picture"}},
+    )
+    def image_page(
+        image_id: ImageId, max_side: Annotated[int, Query(ge=MIN_SIDE, le=MAX_SIDE)] = DISPLAY_SIDE
+    ) -> Response:
+        """The image as a picture to show: a PDF or SVG page rendered (PNG), an image file re-encoded (JPEG), its
+        longer side at most `max_side` pixels; only from files the KB records, never a path taken from the request."""
+        record = kb.store.images([image_id]).get(image_id)
+        for path, page in zip(record.paths, record.pages, strict=True) if record else ():
+            if not Path(path).is_file():
+                continue
+            try:
+                content, media_type = renderer.render(path, page, max_side)
+            except ImageError as error:
+                log.warning("cannot render image %s from %s: %s", image_id, Path(path).name, error)
+                continue
+            return Response(content, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+        raise HTTPException(404, f"no readable file for image {image_id} in the knowledge base")
+
     @app.get("/v1/stats", dependencies=guarded)
     def stats() -> dict:
-        """The KB's counts and models, as `kb stats --json`."""
-        return kb.stats()
+        """The KB's counts and models, as `kb stats --json` with the KB folder's name only and short model ids."""
+        figures = kb.stats()
+        del figures["kb_dir"]
+        figures["vlm"] = list(dict.fromkeys(short_model_name(model) for model in figures["vlm"]))
+        return {**figures, "kb_name": settings.kb_dir.name, "captioning": captions.status()}
 
     @app.exception_handler(ServerBusy)
     def busy(request: Request, error: ServerBusy) -> JSONResponse:
@@ -295,20 +296,19 @@ def create_app(kb: KnowledgeBase, vlm: VisionLanguageModel | None = None, vlm_no
 
 
 def error_response(request: Request, status: int, message: str) -> JSONResponse:
+    return JSONResponse(error_json(request.url.path, status, message), status_code=status)
+
+
+def error_json(path: str, status: int, message: str) -> dict:
     """The seed's {"error": message} on its vision route, the OpenAI error shape everywhere else."""
-    if request.url.path == "/v1/vision/completion":
-        return JSONResponse({"error": message}, status_code=status)
+    if path == SEED_PATH:
+        return {"error": message}
     kind = "authentication_error" if status == 401 else "server_error" if status >= 500 else "invalid_request_error"
-    return JSONResponse(error_body(message, kind, str(status)), status_code=status)
+    return error_body(message, kind, str(status))
 
 
 def line_json(line: OcrLine) -> dict:
     return {"text": line.text, "box": list(line.box), "confidence": line.confidence}
-
-
-def answer_extra(answer: Answer) -> dict:
-    body = answer.to_json()
-    return {"sources": body["sources"], "mode": body["mode"]}
 
 
 def report_json(report) -> dict:
@@ -322,14 +322,10 @@ def report_json(report) -> dict:
     }
 
 
-def event(body: dict) -> str:
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-
 def open_api(settings) -> FastAPI:
     """The API for `python -m kb serve`: the KB in settings.kb_dir and the configured VLM (or its note)."""
     kb = KnowledgeBase.open(settings)
     vlm, note = load_answer_model(settings)
     if note:
         log.warning(note)
-    return create_app(kb, vlm, note)
+    return create_app(kb, vlm, note, background_captions=True)
