@@ -1,16 +1,25 @@
 # The two quick-start commands: `make run` (set up, ingest the samples, start the chat) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+TORCH := torch==2.14.1 torchvision==0.29.1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test lint browser clean-kb llamacpp
+.PHONY: setup dev run test test-min lint browser clean-kb llamacpp
 
+# What running needs (the library, the chat, `kb serve`): `make run`.
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[api]'
+	touch $@
+
+# The test and lint tools on top: `make test`.
+dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
@@ -23,12 +32,31 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 		echo "chromium not installed: the real-browser test will be skipped"
 
-lint: setup
+lint: dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup browser lint
+test: dev browser lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+
+# The lowest versions pyproject.toml allows (every floor pinned by .ci/min_versions.py) in their own venv: the lint,
+# the VLM, answer, API and chat tests there prove the floors (CI runs it after `make test`).
+MIN_VENV ?= .venv-min
+MIN_TESTS := tests/test_transformers_vlm.py tests/test_answer.py tests/test_api.py tests/test_app.py
+
+$(MIN_VENV)/.installed: pyproject.toml .ci/min_versions.py
+	rm -rf $(MIN_VENV)
+	python3 -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MIN_VENV)/bin/python -m pip install -q $(TORCH)
+	python3 .ci/min_versions.py > $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_VENV)/constraints.txt -e '.[dev]'
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/ruff check .
+	$(MIN_VENV)/bin/ruff format --check .
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
 
 clean-kb:
 	rm -rf data/kb

@@ -122,7 +122,7 @@ def cmd_ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     vlm, note = load_answer_model(kb.settings)
     if note:
         print(note, file=sys.stderr)
-    answerer = Answerer(kb, vlm, top_k=args.k, unavailable_note=note)
+    answerer = Answerer(kb, vlm, top_k=args.k)
     for question in args.question:
         if args.json:
             print(json.dumps({"question": question, **answerer.answer(question).to_json()}, ensure_ascii=False))

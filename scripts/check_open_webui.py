@@ -226,6 +226,7 @@ class Chat:
             title = " ".join(lines[lines.index("Content") + 1 :]) if "Content" in lines else lines[-1]
             titles.append(title)
             if expect in title and not opened:
+                self.page.wait_for_timeout(500)  # the card's fade-in, for the screenshot
                 self.shot(f"{name}-source-card")
                 opened = self.click_link(link, title, f"{name}-source-image")
             dialog.get_by_role("button", name="Close").first.click()

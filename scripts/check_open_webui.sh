@@ -23,8 +23,8 @@ fail() {
     exit 1
 }
 
-[ -x "$PY" ] || fail "$PY is missing: run make setup first (or set PYTHON)"
-"$PY" -c "import playwright" 2>/dev/null || fail "playwright is not installed in $PY: run make setup"
+[ -x "$PY" ] || fail "$PY is missing: run make dev first (or set PYTHON)"
+"$PY" -c "import playwright" 2>/dev/null || fail "playwright is not installed in $PY: run make dev"
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing: apt-get install chromium"
 
 if [ ! -f "$VENV/.installed-$VERSION" ]; then

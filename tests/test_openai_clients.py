@@ -6,6 +6,7 @@ annotations with signed links a browser opens, and no server path anywhere."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from PIL import Image
 
 from kb.config import Settings
 from kb.ingest.pipeline import run
@@ -234,7 +236,10 @@ def test_an_open_webui_turn_streams_citations_whose_links_open_in_a_browser(serv
             assert 0 <= citation["start_index"] <= citation["end_index"] <= len(text)
             assert citation["url"].startswith(f"{url}/v1/images/")
         opened = httpx.get(annotations[0]["url_citation"]["url"])  # a browser: no key
-        assert opened.status_code == 200 and opened.content == (servers.collection / titles[0]).read_bytes()
+        assert opened.status_code == 200 and opened.headers["content-type"].startswith("image/")
+        assert "attachment" not in opened.headers.get("content-disposition", "")  # shown in the tab, not downloaded
+        with Image.open(io.BytesIO(opened.content)) as shown, Image.open(servers.collection / titles[0]) as original:
+            assert shown.size == original.size  # the recorded image itself, re-encoded
 
 
 def test_signed_links_open_one_file_for_a_while_and_nothing_else(servers):

@@ -367,7 +367,7 @@ def main() -> None:
         )
         if submitted and (submitted.text.strip() or submitted.files):
             attached = read_attachment(kb, submitted.files)
-            ask(kb, Answerer(kb, vlm, top_k=top_k, unavailable_note=note), submitted.text.strip(), attached)
+            ask(kb, Answerer(kb, vlm, top_k=top_k), submitted.text.strip(), attached)
     except KBError as error:
         st.error(str(error))
     except Exception as error:  # the page shows one line, never a traceback

@@ -125,14 +125,12 @@ class Answerer:
         kb: KnowledgeBase,
         vlm: VisionLanguageModel | None,
         top_k: int | None = None,
-        unavailable_note: str | None = None,
         max_new_tokens: int | None = None,
     ) -> None:
         self.kb = kb
         self.vlm = vlm
         self.top_k = top_k or kb.settings.top_k
         self.max_new_tokens = max_new_tokens or kb.settings.answer_max_new_tokens
-        self.unavailable_note = unavailable_note or f"Answer model unavailable: {ENABLE_HINT}."
 
     def answer(
         self,

@@ -61,18 +61,21 @@ def subject_questions(earlier: Sequence[str]) -> list[str]:
 
 def resolve(search: Search, question: str, earlier: Sequence[str], k: int, embedder: str = "") -> Resolution:
     """Search the question alone; when it is a follow-up, also with the questions it leans on, and rank the images
-    by the sum of their scores over those searches (the newest question is in each of them, so it counts most)."""
+    by the sum of their scores over those searches (the newest question is in each of them, so it counts most; the
+    search of the question alone counts only when it finds something relevant by itself)."""
     depth = max(k, MERGE_DEPTH)
     alone = search(question, depth)
     alone_relevant = is_relevant(alone, embedder)
     chain = subject_questions(earlier)
     if not chain or (alone_relevant and not refers_back(question)):
         return Resolution(alone[:k], alone_relevant, [])
-    searches = [alone] + [search(" ".join([*chain[start:], question]), depth) for start in reversed(range(len(chain)))]
-    with_subject = searches[1]  # the question with the last question before it
+    searches = [search(" ".join([*chain[start:], question]), depth) for start in reversed(range(len(chain)))]
+    with_subject = searches[0]  # the question with the last question before it
     relevant = is_relevant(with_subject, embedder)
     if not refers_back(question) and not (relevant and _holds_question(with_subject, question)):
         return Resolution(alone[:k], alone_relevant, [])  # a new topic asked in few words, not a follow-up
+    if alone_relevant:  # what the question names itself ("What about Oslo?") outweighs the subject it replaces
+        searches.append(alone)
     return Resolution(_merged(searches, k), relevant, chain)
 
 
@@ -87,13 +90,13 @@ def _holds_question(hits: Sequence[Hit], question: str) -> bool:
 
 
 def _merged(searches: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
-    """The images of several searches ranked by their summed scores; each image keeps the hit of the search that
-    held the most of the subject (the last one that found it)."""
+    """The images of several searches ranked by their summed scores; each image keeps its hit from the first search
+    that found it (the one with the closest subject)."""
     totals: dict[int, float] = {}
     kept: dict[int, Hit] = {}
     for hits in searches:
         for hit in hits:
             totals[hit.image_id] = totals.get(hit.image_id, 0.0) + hit.score
-            kept[hit.image_id] = hit
+            kept.setdefault(hit.image_id, hit)
     ranked = sorted(totals, key=lambda image_id: totals[image_id], reverse=True)
     return [kept[image_id] for image_id in ranked[:k]]

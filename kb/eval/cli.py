@@ -84,7 +84,7 @@ def run_answers(args: argparse.Namespace) -> int:
         ingested_kb(args.images, settings, quiet=args.json, vlm=vlm, load_vlm=False) as kb,
         tqdm(total=len(questions), unit="q", desc="answer", disable=args.json) as progress,
     ):
-        answerer = Answerer(kb, vlm, unavailable_note=note)
+        answerer = Answerer(kb, vlm)
 
         def answer(question: str) -> Answer:
             result = answerer.answer(question)
@@ -108,7 +108,7 @@ def run_conversations(args: argparse.Namespace) -> int:
     if note and not args.json:
         print(note, file=sys.stderr)
     with ingested_kb(args.images, settings, quiet=args.json, vlm=vlm, load_vlm=False) as kb:
-        answerer = Answerer(kb, vlm, unavailable_note=note)
+        answerer = Answerer(kb, vlm)
         report = evaluate_conversations(conversations, answerer.answer)
     report = {"mode": "vlm" if vlm else "retrieval-only", **report, "kb": str(settings.kb_dir)}
     if not args.json:

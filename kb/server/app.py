@@ -71,7 +71,7 @@ class Api:
 
     def answerer(self, max_new_tokens: int) -> Answerer:
         """An Answerer over the KB and model whose generated answers stop at `max_new_tokens`."""
-        return Answerer(self.kb, self.vlm, unavailable_note=self.vlm_note, max_new_tokens=max_new_tokens)
+        return Answerer(self.kb, self.vlm, max_new_tokens=max_new_tokens)
 
 
 def create_app(

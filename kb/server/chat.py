@@ -9,7 +9,6 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -17,7 +16,6 @@ from starlette.exceptions import HTTPException
 
 from kb.answer.answerer import Answer
 from kb.errors import KBError
-from kb.media.pages import is_document_name
 from kb.server.client_tasks import client_task
 from kb.server.gate import ServerBusy
 from kb.server.openai_schema import (
@@ -172,10 +170,9 @@ class ChatCompletions:
         return {"sources": sources, "mode": answer.mode}
 
     def source_url(self, source: dict, base_url: str) -> str:
-        """An absolute, signed link a browser opens without the API key: the page rendered as a picture for a PDF or
-        SVG page, the file itself for an image."""
-        kind = "page" if source["page"] is not None or is_document_name(Path(source["path"])) else "file"
-        path = source_path(source["image_id"], kind)
+        """An absolute, signed link a browser opens without the API key: the image or page rendered as a picture,
+        shown inline (the file route sends the original as a download)."""
+        path = source_path(source["image_id"], "page")
         return f"{base_url.rstrip('/')}{path}?{self.signer.query(path)}"
 
     def collect(self, model: str, events: Iterator[str | Outcome], prompt_tokens: int) -> dict:
