@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kb.config import Settings
+from kb.config import DEFAULT_EMBED_MODEL, Settings
 from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
 from kb.media.ocr import OcrEngine, OcrLine
-from kb.models.embed import Embedder
+from kb.models.embed import Embedder, load_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDE = 32  # pixels: a solid colour square, distinct per image, with no text for OCR to find
@@ -45,10 +45,10 @@ class OnceEmbedder:
         self._embedder = embedder
         self._vectors: dict[str, np.ndarray] = {}
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
         for text in set(texts) - self._vectors.keys():
-            self._vectors[text] = self._embedder.encode([text])[0]
-        return np.stack([self._vectors[text] for text in texts]) if texts else self._embedder.encode([])
+            self._vectors[text] = self._embedder.encode_passages([text])[0]
+        return np.stack([self._vectors[text] for text in texts]) if texts else self._embedder.encode_passages([])
 
 
 def write_images(folder: Path, count: int) -> None:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.count} distinct {SIDE}x{SIDE} PNGs in {time.perf_counter() - start:.1f} s", flush=True)
             lines = check_ocr(folder, args.ocr_sample)
             print(f"real RapidOCR on {args.ocr_sample} of them: {lines} text lines", flush=True)
-            kb = KnowledgeBase.open(settings, embedder=OnceEmbedder(Embedder()))
+            kb = KnowledgeBase.open(settings, embedder=OnceEmbedder(load_embedder(DEFAULT_EMBED_MODEL)))
             start = time.perf_counter()
             report = run(kb, folder, ocr=NoTextOcr(), show_progress=False)
             populate_s = time.perf_counter() - start

@@ -123,17 +123,22 @@ def cmd_ask(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     answerer = Answerer(kb, vlm, top_k=args.k)
+    history: list[tuple[str, str]] = []  # several questions are one conversation: "and in July?" keeps its subject
     for question in args.question:
+        answer = None
         if args.json:
-            print(json.dumps({"question": question, **answerer.answer(question).to_json()}, ensure_ascii=False))
-            continue
-        if len(args.question) > 1:
-            print(question)
-        for item in answerer.stream(question):
-            if isinstance(item, Answer):
-                print_sources(item)
-            elif isinstance(item, str):
-                print(item, end="", flush=True)
+            answer = answerer.answer(question, history)
+            print(json.dumps({"question": question, **answer.to_json()}, ensure_ascii=False))
+        else:
+            if len(args.question) > 1:
+                print(question)
+            for item in answerer.stream(question, history):
+                if isinstance(item, Answer):
+                    answer = item
+                    print_sources(item)
+                elif isinstance(item, str):
+                    print(item, end="", flush=True)
+        history.append((question, answer.text))
     return 0
 
 
@@ -169,9 +174,9 @@ def cmd_reindex(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 def cmd_reembed(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from kb.models.embed import Embedder
+    from kb.models.embed import load_embedder
 
-    embedder = Embedder(args.model)
+    embedder = load_embedder(args.model, kb.settings.embed_threads)
     with kb.writer_lock(), tqdm(total=kb.store.counts()["images"], unit="img", disable=args.json) as progress:
         count = kb.reembed(embedder, progress.update)
     print(f"{count} images now embedded with {embedder.name} ({embedder.dim} dims); the index was rebuilt")
@@ -232,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--k", type=positive_int, default=None, help="source images passed to the model (default: $KB_TOP_K or 3)"
     )
-    ask.add_argument("question", nargs="+", help="one or more questions; the models load once for all of them")
+    ask.add_argument(
+        "question",
+        nargs="+",
+        help="one or more questions, asked as one conversation (a follow-up such as 'and in July?' keeps its "
+        "subject); the models load once for all of them",
+    )
     ask.set_defaults(handler=cmd_ask)
 
     commands.add_parser("stats", parents=[common], help="counts and models").set_defaults(handler=cmd_stats)
@@ -246,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Embed every image's stored description and OCR text with MODEL, then switch the KB to it in one "
         "step. Interrupted, the KB stays as it was; run it again to go on where it stopped.",
     )
-    reembed.add_argument("model", help="sentence-transformers model: Hugging Face id (in the cache) or local path")
+    reembed.add_argument(
+        "model",
+        help="embedder: e5-small or use-multilingual (multilingual, shipped with the package), or st:MODEL "
+        "(a sentence-transformers Hugging Face id in the cache, or a local path)",
+    )
     reembed.set_defaults(handler=cmd_reembed)
     serve = commands.add_parser("serve", parents=[common], help="the HTTP API (FastAPI on uvicorn)")
     serve.add_argument(

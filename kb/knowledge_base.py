@@ -16,7 +16,7 @@ import numpy as np
 from kb.config import DEFAULT_EMBED_MODEL, MULTILINGUAL_EMBED_MODEL, Settings
 from kb.errors import EmbedderMismatchError, KBError, KBLockedError
 from kb.index import VectorIndex
-from kb.models.embed import Embedder
+from kb.models.embed import Embedder, embedder_name, load_embedder
 from kb.retrieval.relevance import MIN_KNOWN_SHARE
 from kb.retrieval.search import Hit, Retriever
 from kb.retrieval.text import document_text, non_latin_share
@@ -88,15 +88,16 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                embedder = Embedder(self.embedder_name)
+                embedder = load_embedder(self.embedder_name, self.settings.embed_threads)
                 self._check_embedder(embedder)
                 self._embedder = embedder
             return self._embedder
 
     @property
     def embedder_name(self) -> str:
-        """KB_EMBED_MODEL when set, else the embedder the KB was built with, else the default one."""
-        return self.settings.embed_model or self.store.get_meta("embedder") or DEFAULT_EMBED_MODEL
+        """KB_EMBED_MODEL when set, else the embedder the KB was built with, else the default one (as recorded:
+        `st:X` and X name the same embedder)."""
+        return embedder_name(self.settings.embed_model or self.store.get_meta("embedder") or DEFAULT_EMBED_MODEL)
 
     def _check_embedder(self, embedder: Embedder) -> None:
         recorded_name = self.store.get_meta("embedder")
@@ -209,7 +210,7 @@ class KnowledgeBase:
         for start in range(0, len(todo), batch):
             images = self.store.images(todo[start : start + batch])
             ids = list(images)
-            vectors = embedder.encode([document_text(images[i].caption, images[i].lines) for i in ids])
+            vectors = embedder.encode_passages([document_text(images[i].caption, images[i].lines) for i in ids])
             self.store.add_pending_vectors(embedder.name, ids, vectors)
             progress(len(ids))
         switched = self.store.adopt_pending_vectors(embedder.name, embedder.dim)
@@ -291,7 +292,8 @@ class KnowledgeBase:
 
     def language_note(self) -> str | None:
         """One line when the collection's text is mostly in a script the embedder cannot represent (all-MiniLM-L6-v2
-        on Chinese: most characters are its unknown token), naming the multilingual embedder and how to switch."""
+        on Chinese: most characters are its unknown token), naming the multilingual embedder and how to switch to it
+        (it ships with the package: no download)."""
         ids = self.store.image_ids()
         if not ids:
             return None
@@ -304,8 +306,8 @@ class KnowledgeBase:
             return None
         return (
             f"most of this collection's text is not in the Latin script and the embedder {self.embedder.name} "
-            f"represents only {known:.0%} of it (retrieval leans on exact terms): for better results download "
-            f"{MULTILINGUAL_EMBED_MODEL} once and run `python -m kb reembed {MULTILINGUAL_EMBED_MODEL}`"
+            f"represents only {known:.0%} of it (retrieval leans on exact terms): for better results switch to the "
+            f"multilingual embedder with `python -m kb reembed {MULTILINGUAL_EMBED_MODEL}`"
         )
 
     def check(self) -> list[str]:

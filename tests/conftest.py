@@ -14,10 +14,10 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 for _name in [name for name in os.environ if name.startswith("KB_")]:
     del os.environ[_name]
 
-from kb.config import Settings  # noqa: E402
+from kb.config import DEFAULT_EMBED_MODEL, Settings  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
 from kb.media.ocr import OcrEngine  # noqa: E402
-from kb.models.embed import Embedder  # noqa: E402
+from kb.models.embed import Embedder, load_embedder  # noqa: E402
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def draw_diagram(path: Path, lines: list[str], size: tuple[int, int] = (640, 400
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder()
+    return load_embedder(DEFAULT_EMBED_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -109,10 +109,11 @@ def ask_json(kb_dir: Path, *args: str) -> tuple[dict, str]:
 def test_cli_ask_takes_several_questions_and_loads_the_model_once(answer_kb_dir, tmp_path):
     off_topic = "How do I bake sourdough bread?"
     results, stderr = ask_json_lines(
-        answer_kb_dir, "--vlm", str(tmp_path / "no-such-model"), LISBON_QUESTION, off_topic
+        answer_kb_dir, "--vlm", str(tmp_path / "no-such-model"), LISBON_QUESTION, off_topic, "and in July?"
     )
-    assert [result["question"] for result in results] == [LISBON_QUESTION, off_topic]
+    assert [result["question"] for result in results] == [LISBON_QUESTION, off_topic, "and in July?"]
     assert results[0]["mode"] == "retrieval-only" and results[1]["mode"] == "not-found"
+    assert results[2]["sources"][0]["path"] == "lisbon_rain.png"  # one conversation: the follow-up keeps its subject
     assert stderr.count("unavailable") == 1
 
 

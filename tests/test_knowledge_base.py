@@ -126,7 +126,7 @@ def write_v1_database(path: Path, vector: np.ndarray) -> None:
 
 def test_an_unversioned_database_is_migrated_in_place(tmp_path, embedder):
     settings = Settings(kb_dir=tmp_path, vlm="none")
-    vector = embedder.encode(["a rainfall chart Rainfall"])[0]
+    vector = embedder.encode_passages(["a rainfall chart Rainfall"])[0]
     write_v1_database(settings.db_path, vector)
     store = SqliteStore(settings.db_path)
     assert store.vector_state() == (1, 1)

@@ -14,7 +14,7 @@ import pytest
 from kb.config import Settings
 from kb.ingest.pipeline import run as ingest
 from kb.knowledge_base import KnowledgeBase
-from kb.models.embed import Embedder
+from kb.models.embed import Embedder, load_embedder
 from kb.testing.tiny_embedder import write_tiny_embedder
 from tests.conftest import ROOT_DIR
 
@@ -30,11 +30,17 @@ class FailingAfter:
     def __init__(self, embedder: Embedder, batches: int) -> None:
         self.embedder, self.left, self.name, self.dim = embedder, batches, embedder.name, embedder.dim
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
         if self.left == 0:
             raise KeyboardInterrupt
         self.left -= 1
-        return self.embedder.encode(texts)
+        return self.embedder.encode_passages(texts)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode_queries(texts)
+
+    def known_share(self, text: str) -> float:
+        return self.embedder.known_share(text)
 
 
 def kb_cli(*args: str) -> subprocess.CompletedProcess:
@@ -69,7 +75,7 @@ def test_reembed_switches_the_kb_from_its_stored_text(kb, images_dir, ocr_engine
 
 def test_an_interrupted_reembed_changes_nothing_and_resumes(kb, images_dir, ocr_engine, tiny_embedder_dir):
     ingest(kb, images_dir, ocr=ocr_engine, show_progress=False)
-    tiny = Embedder(str(tiny_embedder_dir))
+    tiny = load_embedder(str(tiny_embedder_dir))
     with pytest.raises(KeyboardInterrupt), kb.writer_lock():
         kb.reembed(FailingAfter(tiny, batches=1), batch=2)
     assert kb.store.get_meta("embedder") == "sentence-transformers/all-MiniLM-L6-v2"
@@ -98,3 +104,24 @@ def test_a_kb_opened_with_another_embedder_names_the_way_out(kb, images_dir, ocr
     )
     assert done.returncode == 2
     assert "kb reembed" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reembed_to_e5_small_and_back(kb, images_dir, ocr_engine):
+    ingest(kb, images_dir, ocr=ocr_engine, show_progress=False)
+    kb_dir = str(kb.settings.kb_dir)
+    kb.close()
+
+    switched = kb_cli("reembed", "--kb", kb_dir, "e5-small")
+    assert switched.returncode == 0, switched.stderr
+    stats = json.loads(kb_cli("stats", "--kb", kb_dir, "--json").stdout)
+    assert (stats["embedder"], stats["embed_dim"], stats["vectors"]) == ("e5-small", 384, 5)
+    # a Chinese question about an English diagram: the multilingual embedder carries it with no shared word
+    found = json.loads(kb_cli("search", "--kb", kb_dir, "--json", "乙醇的沸点是多少度？").stdout)
+    assert Path(found["hits"][0]["path"]).name == "boiling.png"
+
+    back = kb_cli("reembed", "--kb", kb_dir, "st:sentence-transformers/all-MiniLM-L6-v2")
+    assert back.returncode == 0, back.stderr
+    stats = json.loads(kb_cli("stats", "--kb", kb_dir, "--json").stdout)
+    # recorded by the bare id, as KBs built before the `st:` spec recorded it
+    assert (stats["embedder"], stats["embed_dim"]) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
+    assert kb_cli("check", "--kb", kb_dir).returncode == 0

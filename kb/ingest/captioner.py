@@ -116,7 +116,7 @@ class Captioner:
         ]
         if not made:
             return 0
-        vectors = self.kb.embedder.encode([document_text(caption, row.lines) for row, caption in made])
+        vectors = self.kb.embedder.encode_passages([document_text(caption, row.lines) for row, caption in made])
         for (row, caption), vector in zip(made, vectors, strict=True):
             self.kb.set_caption(row.id, caption, self.vlm.model_id, self.vlm.settings_tag, vector)
         return len(made)

@@ -304,7 +304,7 @@ class Pipeline:
             return [None] * len(images)
 
     def _commit_new(self, item: _NewImage, lines: list[OcrLine], caption: str | None) -> None:
-        vector = self.kb.embedder.encode([document_text(caption, lines)])[0]
+        vector = self.kb.embedder.encode_passages([document_text(caption, lines)])[0]
         vlm = self.vlm if caption is not None else None
         self.kb.add_image(
             NewImage(

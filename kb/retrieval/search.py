@@ -138,7 +138,7 @@ class Retriever:
     def search(self, question: str, k: int = 5) -> list[Hit]:
         if not question.strip() or k <= 0 or len(self.index) == 0:
             return []
-        vector = self.embedder.encode([question])[0]
+        vector = self.embedder.encode_queries([question])[0]
         known = self.embedder.known_share(question)
         similarities = dict(self.index.search(vector, max(DENSE_DEPTH, k)))
         floor = min(similarities.values(), default=0.0)
