@@ -57,7 +57,7 @@ class Settings:
     kb_dir: Path = Path("data/kb")  # KB_HOME: where kb.sqlite and the FAISS index live
     vlm: str = DEFAULT_VLM  # KB_VLM: backend spec (Hugging Face id, local path, scheme:target) or "none" = off
     embed_model: str | None = None  # KB_EMBED_MODEL: e5-small, use-multilingual or st:ID; unset: the KB's own embedder
-    embed_threads: int = 2  # KB_EMBED_THREADS: CPU threads of the e5-small and use-multilingual embedders
+    embed_threads: int | None = None  # KB_EMBED_THREADS: CPU threads per embedding call; unset: the embedder's own
     vlm_max_pixels: int = 448 * 448  # KB_VLM_MAX_PIXELS: visual-token budget per image (448x448 = 196 tokens)
     caption_max_new_tokens: int = 96  # KB_CAPTION_TOKENS: bound on one description's length
     answer_max_new_tokens: int = 256  # KB_ANSWER_TOKENS: bound on one answer's length
@@ -97,7 +97,7 @@ class Settings:
             kb_dir=Path(env_text("KB_HOME", str(cls.kb_dir))),
             vlm=env_text("KB_VLM", DEFAULT_VLM),
             embed_model=os.environ.get("KB_EMBED_MODEL", "").strip() or None,
-            embed_threads=env_int("KB_EMBED_THREADS", cls.embed_threads),
+            embed_threads=env_int("KB_EMBED_THREADS", 0) or None,
             vlm_max_pixels=env_int("KB_VLM_MAX_PIXELS", cls.vlm_max_pixels, minimum=32 * 32),
             caption_max_new_tokens=env_int("KB_CAPTION_TOKENS", cls.caption_max_new_tokens),
             answer_max_new_tokens=env_int("KB_ANSWER_TOKENS", cls.answer_max_new_tokens),

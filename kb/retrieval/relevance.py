@@ -14,12 +14,14 @@ from kb.retrieval.search import Hit
 #     words with its image; "and in summer?" none).
 # A question the embedder cannot represent that names a place or organisation the collection mentions (哈尔滨冬天有多冷)
 # is covered.
-# Similarity has a vote only when the embedder represents the question (`Hit.known_share` >= MIN_KNOWN_SHARE):
-# all-MiniLM-L6-v2 maps most Chinese characters to its unknown token, so its scores for a Chinese question are noise
-# (off-topic Chinese questions reach 0.77) and the exact terms decide alone. The bars are low on purpose: with the VLM
-# available it sees the images and says so when they do not hold the answer, while a false "not covered" hides the
-# right image. Calibrated per embedder with `python bench/relevance.py` (README, "Not covered"); an embedder not
-# listed gets the default's bars.
+# Similarity has a vote only when the embedder represents the question (`Hit.known_share` >= MIN_KNOWN_SHARE, the
+# embedder's own measure: `kb.models.embed.Embedder.known_share`): all-MiniLM-L6-v2 maps most Chinese characters to
+# its unknown token, so its scores for a Chinese question are noise (off-topic Chinese questions reach 0.77) and the
+# exact terms decide alone; the multilingual embedders (e5-small, use-multilingual) represent Chinese and vote on it.
+# The bars are low on purpose: with the VLM available it sees the images and says so when they do not hold the answer,
+# while a false "not covered" hides the right image. Calibrated per embedder, keyed by the name the KB records
+# (`KnowledgeBase.embedder_name`), with `python bench/relevance.py` (README, "Not covered"); an embedder not listed
+# gets the default's bars.
 MIN_COVERAGE = 0.3
 MIN_LEXICAL_COVERAGE = 0.25  # MIN_COVERAGE when similarity has no vote: the terms carry on-topic questions alone
 COVERAGE_SHARE = 0.5
