@@ -40,9 +40,10 @@ test: dev browser lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
 
 # The lowest versions pyproject.toml allows (every floor pinned by .ci/min_versions.py) in their own venv: the lint,
-# the VLM, answer, API and chat tests there prove the floors (CI runs it after `make test`).
+# the document, VLM, answer, API and chat tests there prove the floors (CI runs it after `make test`). The document
+# tests go first: their peak-memory check reads the largest child process of the whole pytest run.
 MIN_VENV ?= .venv-min
-MIN_TESTS := tests/test_transformers_vlm.py tests/test_answer.py tests/test_api.py tests/test_app.py tests/test_documents.py
+MIN_TESTS := tests/test_documents.py tests/test_transformers_vlm.py tests/test_answer.py tests/test_api.py tests/test_app.py
 
 $(MIN_VENV)/.installed: pyproject.toml .ci/min_versions.py
 	rm -rf $(MIN_VENV)
