@@ -43,7 +43,7 @@ test: dev browser lint
 # the document, VLM, answer, API and chat tests there prove the floors (CI runs it after `make test`). The document
 # tests go first: their peak-memory check reads the largest child process of the whole pytest run.
 MIN_VENV ?= .venv-min
-MIN_TESTS := tests/test_documents.py tests/test_transformers_vlm.py tests/test_answer.py tests/test_api.py tests/test_app.py
+MIN_TESTS := tests/test_documents.py tests/test_embedders.py tests/test_transformers_vlm.py tests/test_answer.py tests/test_api.py tests/test_app.py
 
 $(MIN_VENV)/.installed: pyproject.toml .ci/min_versions.py
 	rm -rf $(MIN_VENV)
