@@ -222,7 +222,10 @@ def test_the_access_log_has_each_request_but_no_key_or_query_value(server, caplo
     httpx.get(f"{server}/v1/search", params={"q": "secret question", "k": 1, "sig": "s3cr3tsig"}, headers=AUTH)
     httpx.get(f"{server}/v1/stats", headers={"Authorization": "Bearer wrong-key-value"})
     httpx.get(f"{server}/v1/images/1%0Afake%20200%20line", headers=AUTH)
-    lines = [record.getMessage() for record in caplog.records if record.name == "kb.access"]
+    deadline = time.monotonic() + 10  # a line is written once its response has gone out: wait for the third
+    while len(lines := [r.getMessage() for r in caplog.records if r.name == "kb.access"]) < 3:
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.05)
     assert any(re.search(r'"GET /v1/search\?q=…&k=…&sig=… HTTP/1.1" 200 \d+ B \d+ ms', line) for line in lines), lines
     assert any('"GET /v1/stats HTTP/1.1" 401' in line for line in lines), lines
     assert any("/v1/images/1\\x0afake 200 line" in line for line in lines), lines
