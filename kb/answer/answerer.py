@@ -12,7 +12,7 @@ from typing import Literal
 from PIL import Image
 
 from kb.answer.conversation import resolve
-from kb.answer.extract import ExtractLine, boxed_lines, extract, readable
+from kb.answer.extract import ExtractLine, boxed_lines, extract, is_value, readable
 from kb.answer.prompts import SourceText, answer_messages
 from kb.config import DEFAULT_VLM, Settings
 from kb.errors import ImageError, ModelUnavailableError
@@ -26,6 +26,7 @@ from kb.retrieval.search import Hit
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 2  # earlier (question, answer) turns shown to the VLM, for a follow-up only
+REST_LINES = 8  # other lines of the best image a retrieval-only answer reads out after its extract
 ENABLE_HINT = (
     f"to enable it, download {DEFAULT_VLM} once (`hf download {DEFAULT_VLM}`) "
     "or pass --vlm PATH to a local copy (or set KB_VLM)"
@@ -249,10 +250,17 @@ def _source_text(source: Source) -> SourceText:
     )
 
 
-def _describe(source: Source) -> str:
-    """The source's heading (its description, or else its first line of text) and its extract, one line each."""
+def _describe(source: Source, rest: bool = False) -> str:
+    """The source's heading (its description, or else its first line of text) and its extract, one line each; with
+    `rest`, and when no quoted label has a value (a diagram rather than a chart), then the image's other labels in
+    one line (up to REST_LINES): "what comes after evaporation?" is answered by a label the question does not name."""
     title = source.caption or (readable(source.lines[0].text) if source.lines else "(no text found)")
     quoted = [f"    {item.text}" for item in source.extract if item.text != title]
+    shown = {id(line) for line in boxed_lines(source.extract)}
+    others = [readable(line.text) for line in source.lines if id(line) not in shown and not is_value(line)]
+    others = [text for text in others if text != title][:REST_LINES]
+    if rest and others and not any(item.values for item in source.extract):  # a diagram's labels, not a chart's
+        quoted.append(f"    also in this image: {' · '.join(others)}")
     return "\n".join([f"[{source.n}] {source.file_name}: {title}", *quoted])
 
 
@@ -267,7 +275,7 @@ def _not_found_text(sources: list[Source]) -> str:
 def _retrieval_only_text(sources: list[Source]) -> str:
     """The sources that quote the question's terms first, each with its extract; the others by name only."""
     quoting = [source for source in sources if source.extract]
-    listing = "\n".join(_describe(source) for source in quoting)
+    listing = "\n".join(_describe(source, rest=index == 0) for index, source in enumerate(quoting))
     others = ", ".join(f"[{source.n}] {source.file_name}" for source in sources if not source.extract)
     if not quoting:
         return f"No line of the best-matching images holds the question's words. Images: {others}"
