@@ -141,30 +141,32 @@ def run_captions(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kb.eval", description="Measure a knowledge base.")
     commands = parser.add_subparsers(dest="command", required=True)
+    collection = argparse.ArgumentParser(add_help=False)  # what the retrieval, answers and conversations runs share
+    collection.add_argument("--images", type=Path, required=True, help="folder of images the answers name")
+    collection.add_argument(
+        "--kb", type=Path, help="knowledge base folder (default: <tmp>/kb-eval-<hash of --images>, reused across runs)"
+    )
+    collection.add_argument("--json", action="store_true", help="print only the JSON report")
     retrieval = commands.add_parser(
         "retrieval",
+        parents=[collection],
         help="Recall@1/5/10, MRR and nDCG@5 of search over a question file",
         description="Ingest (or update) a KB from --images, run every question, report overall and per category.",
     )
-    retrieval.add_argument("--images", type=Path, required=True, help="folder of images the answers name")
     retrieval.add_argument(
         "--questions", type=Path, required=True, help='JSON lines: {"q": ..., "a": name or [names], "category": ...}'
     )
-    retrieval.add_argument(
-        "--kb", type=Path, help="knowledge base folder (default: <tmp>/kb-eval-<hash of --images>, reused across runs)"
-    )
     retrieval.add_argument("--vlm", default="none", help="captioning model for new images (default: none, OCR only)")
     retrieval.add_argument("--k-max", type=int, default=10, help="hits read per question (default 10)")
-    retrieval.add_argument("--json", action="store_true", help="print only the JSON report")
     retrieval.set_defaults(run=run_retrieval)
 
     answers = commands.add_parser(
         "answers",
+        parents=[collection],
         help="citation accuracy, expected label/number match and abstention of answers over a question file",
         description="Ingest (or update) a KB from --images, answer every question with the answer model (retrieval-"
         "only when it cannot load, as `python -m kb ask` does), report overall and per category.",
     )
-    answers.add_argument("--images", type=Path, required=True, help="folder of images the answers name")
     answers.add_argument(
         "--questions",
         type=Path,
@@ -173,23 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
         '"category": ...}',
     )
     answers.add_argument(
-        "--kb", type=Path, help="knowledge base folder (default: <tmp>/kb-eval-<hash of --images>, reused across runs)"
-    )
-    answers.add_argument(
         "--vlm",
         help="answer model, which also captions new images: Hugging Face id or local path (default: KB_VLM or "
         "Qwen/Qwen3-VL-2B-Instruct; none: retrieval-only answers)",
     )
-    answers.add_argument("--json", action="store_true", help="print only the JSON report")
     answers.set_defaults(run=run_answers)
 
     conversations = commands.add_parser(
         "conversations",
+        parents=[collection],
         help="multi-turn: Recall@1 of follow-ups, topic switches and off-topic turns, abstention and topic leaks",
         description="Ingest (or update) a KB from --images, ask each conversation turn by turn with the answers so far "
         "as its history, report per kind of turn (start, follow-up, switch, off-topic) overall and per split.",
     )
-    conversations.add_argument("--images", type=Path, required=True, help="folder of images the answers name")
     conversations.add_argument(
         "--conversations",
         type=Path,
@@ -197,11 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSON lines: {"id", "split": "dev" or "held-out", "turns": [{"q", "a": name, [names] or null, '
         '"kind": "start", "follow-up", "switch" or "off-topic"}, ...]}',
     )
-    conversations.add_argument(
-        "--kb", type=Path, help="knowledge base folder (default: <tmp>/kb-eval-<hash of --images>, reused across runs)"
-    )
     conversations.add_argument("--vlm", default="none", help="answer model (default: none, retrieval-only answers)")
-    conversations.add_argument("--json", action="store_true", help="print only the JSON report")
     conversations.set_defaults(run=run_conversations)
 
     captions = commands.add_parser(
