@@ -27,9 +27,9 @@ from kb.config import Settings
 from kb.errors import SettingsError
 from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
+from kb.models.gate import ModelGate, ServerBusy
 from kb.models.registry import load_vlm
 from kb.server.app import create_app
-from kb.server.gate import ModelGate, ServerBusy
 from kb.server.public import public_model_id
 
 pytest.register_assert_rewrite("tests.answer_fixtures")

@@ -19,10 +19,10 @@ from kb.config import Settings
 from kb.ingest.captioner import LOCKED_NOTE, CaptionWorker
 from kb.ingest.pipeline import run
 from kb.knowledge_base import KnowledgeBase
+from kb.models.gate import ModelGate
 from kb.models.transformers_vlm import TransformersVLM
 from kb.models.vlm import Message
 from kb.server.app import create_app
-from kb.server.gate import ModelGate
 from tests.conftest import draw_diagram
 
 pytest.register_assert_rewrite("tests.answer_fixtures")

@@ -20,8 +20,8 @@ from kb.knowledge_base import KnowledgeBase
 from kb.media.images import decode_image
 from kb.media.ocr import OcrEngine, OcrLine
 from kb.media.pages import open_location
+from kb.models.gate import GatedModel, ModelGate
 from kb.models.vlm import VisionLanguageModel
-from kb.server.gate import GatedModel, ModelGate
 
 ATTACHMENT_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 DESCRIBE_PROMPT = "Describe this image: what it shows, its labels and values."

@@ -32,6 +32,7 @@ ENABLE_HINT = (
     "or pass --vlm PATH to a local copy (or set KB_VLM)"
 )
 
+CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [1] or [1, 3] in an answer, the numbers as one group
 Mode = Literal["vlm", "retrieval-only", "not-found"]
 
 
@@ -106,7 +107,7 @@ def load_answer_model(settings: Settings) -> tuple[VisionLanguageModel | None, s
 def cited_numbers(text: str) -> list[int]:
     """The source numbers cited as [1], [2] or [1, 3] in an answer, in order of first appearance."""
     numbers: list[int] = []
-    for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", text):
+    for group in CITATION.findall(text):
         for number in (int(part) for part in group.split(",")):
             if number not in numbers:
                 numbers.append(number)
@@ -159,9 +160,8 @@ class Answerer:
         `attached` images (sent with the question) go to the VLM first, with the relevant sources beside them;
         `attached_text` (their OCR text and description) helps find related images.
         """
-        query = f"{question}\n{attached_text}".strip()
         earlier = [past_question for past_question, _ in history]
-        found = resolve(self.kb.search, query, earlier, self.top_k, self.kb.embedder_name)
+        found = resolve(self.kb.search, question, earlier, self.top_k, self.kb.embedder_name, attached_text)
         hits, relevant = found.hits, found.relevant
         history = history[-HISTORY_TURNS:] if found.leaned_on else []  # a question on its own gets no old topics
         sources = [_source(number, hit, self.kb.display_path(hit.path)) for number, hit in enumerate(hits, start=1)]
@@ -172,13 +172,11 @@ class Answerer:
             shown = sources if relevant else []
             yield Retrieved(_retrieval_only_text(shown), "vlm", shown)
             yield from self._generate(question, history, shown, attached)
-        elif not relevant:
-            yield Retrieved(_not_found_text(sources), "not-found", sources)
-            yield Answer(_not_found_text(sources), "not-found", sources)
-        elif self.vlm is None:
-            text = _retrieval_only_text(sources)
-            yield Retrieved(text, "retrieval-only", sources)
-            yield Answer(text, "retrieval-only", sources)
+        elif not relevant or self.vlm is None:  # the whole answer is known now
+            mode: Mode = "not-found" if not relevant else "retrieval-only"
+            text = _not_found_text(sources) if not relevant else _retrieval_only_text(sources)
+            yield Retrieved(text, mode, sources)
+            yield Answer(text, mode, sources)
         else:
             yield Retrieved(_retrieval_only_text(sources), "vlm", sources)
             yield from self._generate(question, history, sources)

@@ -59,20 +59,25 @@ def subject_questions(earlier: Sequence[str]) -> list[str]:
     return chain
 
 
-def resolve(search: Search, question: str, earlier: Sequence[str], k: int, embedder: str = "") -> Resolution:
+def resolve(
+    search: Search, question: str, earlier: Sequence[str], k: int, embedder: str = "", attached_text: str = ""
+) -> Resolution:
     """Search the question alone; when it is a follow-up, also with the questions it leans on, and rank the images
     by the sum of their scores over those searches (the newest question is in each of them, so it counts most; the
-    search of the question alone counts only when it finds something relevant by itself)."""
-    depth = max(k, MERGE_DEPTH)
-    alone = search(question, depth)
-    alone_relevant = is_relevant(alone, embedder)
+    search of the question alone counts only when it finds something relevant by itself). `attached_text` (an
+    attached image's text) is searched with the question but never makes it a follow-up."""
     chain = subject_questions(earlier)
-    if not chain or (alone_relevant and not refers_back(question)):
+    depth = max(k, MERGE_DEPTH) if chain else k  # deeper only when scores may be summed
+    asked = f"{question}\n{attached_text}".strip()
+    alone = search(asked, depth)
+    alone_relevant = is_relevant(alone[:k], embedder)  # judged on the hits shown, as a question on its own always was
+    leans = refers_back(question)
+    if not chain or (alone_relevant and not leans):
         return Resolution(alone[:k], alone_relevant, [])
-    searches = [search(" ".join([*chain[start:], question]), depth) for start in reversed(range(len(chain)))]
+    searches = [search(" ".join([*chain[start:], asked]), depth) for start in reversed(range(len(chain)))]
     with_subject = searches[0]  # the question with the last question before it
-    relevant = is_relevant(with_subject, embedder)
-    if not refers_back(question) and not (relevant and _holds_question(with_subject, question)):
+    relevant = is_relevant(with_subject[:k], embedder)
+    if not leans and not (relevant and _holds_question(with_subject, question)):
         return Resolution(alone[:k], alone_relevant, [])  # a new topic asked in few words, not a follow-up
     if alone_relevant:  # what the question names itself ("What about Oslo?") outweighs the subject it replaces
         searches.append(alone)

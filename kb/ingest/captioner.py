@@ -18,9 +18,9 @@ from kb.config import Settings
 from kb.errors import ImageError, KBLockedError, ModelUnavailableError
 from kb.knowledge_base import KnowledgeBase
 from kb.media.pages import open_location
+from kb.models.gate import ModelGate
 from kb.models.vlm import VisionLanguageModel
 from kb.retrieval.text import document_text
-from kb.server.gate import ModelGate
 from kb.storage.records import ImageRecord
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from kb.ingest.uploads import MAX_UPLOADS, Upload, add_uploads
 from kb.knowledge_base import KnowledgeBase
 from kb.media.images import decode_image
 from kb.media.ocr import OcrEngine, OcrLine
+from kb.models.gate import GatedModel, ModelGate, ServerBusy
 from kb.models.vlm import VisionLanguageModel
 from kb.server.chat import ChatCompletions
 from kb.server.docs import add_docs
-from kb.server.gate import GatedModel, ModelGate, ServerBusy
 from kb.server.limits import BodyLimit
 from kb.server.openai_schema import (
     ChatRequest,

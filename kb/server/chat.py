@@ -5,7 +5,6 @@ usage, and serve front ends' background tasks (titles, tags) at once, without th
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +13,10 @@ from typing import TYPE_CHECKING
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from kb.answer.answerer import Answer
+from kb.answer.answerer import CITATION, Answer
 from kb.errors import KBError
+from kb.models.gate import ServerBusy
 from kb.server.client_tasks import client_task
-from kb.server.gate import ServerBusy
 from kb.server.openai_schema import (
     ChatRequest,
     RequestError,
@@ -40,7 +39,6 @@ from kb.server.tokens import model_token_counter
 if TYPE_CHECKING:
     from kb.server.app import Api
 
-CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [1] or [1, 3] in an answer
 CITED_MODES = ("vlm", "retrieval-only")  # a not-found answer lists the closest images but cites none
 TASK_MODE = "client-task"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from kb.media.pages import is_document_name, open_location
-from kb.server.gate import ServerBusy
+from kb.models.gate import ServerBusy
 
 DISPLAY_SIDE = 1600  # the longer side of a rendered page, unless the client asks for another
 MIN_SIDE = 64
